@@ -1,0 +1,236 @@
+"""The exception tree and the lenient RFC 7807 ``Problem`` parsing.
+
+Every error aioica raises derives from :class:`ICAError`. Validation errors also derive from
+``ValueError`` so ``except ValueError`` keeps working for code ported from libica.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from .models import Problem, from_dict
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ICAError",
+    "InvalidParameterError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "SessionClosedError",
+    "TokenError",
+    "UnprocessableEntityError",
+    "error_for_response",
+]
+
+
+class ICAError(Exception):
+    """Base class of every error aioica raises."""
+
+
+class InvalidParameterError(ICAError, ValueError):
+    """An argument failed validation before any request was sent.
+
+    ``parameter`` names the offending argument (libica's keyword name).
+    """
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+class SessionClosedError(ICAError, RuntimeError):
+    """The :class:`~aioica.Session` is not open (use ``async with``) or already closed."""
+
+
+class APIError(ICAError):
+    """A request was made and did not produce a usable result.
+
+    ``request`` is the last ``httpx.Request``; ``attempts`` how many times it was tried and
+    ``history`` the errors of earlier attempts (oldest first), when retries happened.
+    """
+
+    def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.attempts = 1
+        self.history: Sequence[BaseException] = ()
+
+    def __str__(self) -> str:
+        if self.attempts > 1:
+            return f"{self.message} (after {self.attempts} attempts)"
+        return self.message
+
+
+class APIConnectionError(APIError):
+    """The server could not be reached, or the connection broke before a full response."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out (connect, read, write or pool)."""
+
+
+class InvalidResponseError(APIError):
+    """The server answered 2xx with a body aioica cannot use (not JSON, wrong shape, too big)."""
+
+    def __init__(
+        self, message: str, *, request: httpx.Request | None = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.response = response
+
+
+class PaginationError(APIError):
+    """The server's paging broke its promises (a cursor seen twice, too many offset rows)."""
+
+
+class TokenError(ICAError):
+    """A JWT could not be obtained or read (malformed token, no ``exp`` claim)."""
+
+
+class APIStatusError(APIError):
+    """ICA answered with an error status (4xx/5xx).
+
+    ``problem`` is the parsed RFC 7807 body, or ``None`` when the body was not problem JSON
+    (an HTML page from a load balancer, say).
+    """
+
+    def __init__(
+        self, message: str, *, response: httpx.Response, problem: Problem | None
+    ) -> None:
+        super().__init__(message, request=response.request)
+        self.response = response
+        self.status_code = response.status_code
+        self.problem = problem
+
+    @property
+    def request_id(self) -> str | None:
+        """ICA's id for the failed request (``problem.id`` or a request-id header), if any."""
+        return _request_id(self.response, self.problem)
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: missing, wrong or expired credentials."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429. ``retry_after`` is the wait the server asked for, in seconds, if it said."""
+
+    retry_after: float | None = None
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+_REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-amz-request-id", "x-correlation-id")
+_TAGS = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+_SNIPPET = 160
+
+
+def _request_id(response: httpx.Response, problem: Problem | None) -> str | None:
+    if problem is not None and problem.id is not None:
+        return str(problem.id)
+    for name in _REQUEST_ID_HEADERS:
+        value = response.headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def parse_problem(response: httpx.Response) -> Problem | None:
+    """Parse an RFC 7807 body leniently; ``None`` if the body is not a JSON object."""
+    try:
+        data: Any = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return from_dict(data, Problem)
+
+
+def _snippet(response: httpx.Response) -> str:
+    # Only a short, tag-stripped excerpt: bodies can be huge and must not echo request data.
+    try:
+        text = response.content[:2048].decode("utf-8", "replace")
+    except Exception:
+        return ""
+    text = _SPACE.sub(" ", _TAGS.sub(" ", text)).strip()
+    return text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else "")
+
+
+def error_for_response(response: httpx.Response, *, path: str | None = None) -> APIStatusError:
+    """Build the typed error for a 4xx/5xx ``response`` (body already read)."""
+    status = response.status_code
+    cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else APIStatusError)
+    problem = parse_problem(response)
+    where = f"{response.request.method} {path or response.request.url.path}"
+    reason = response.reason_phrase or "error"
+    if problem is not None:
+        parts = [p for p in (problem.title, problem.detail) if p]
+        if problem.parameters:
+            parts.append(
+                "parameters: " + ", ".join(f"{k}={v}" for k, v in problem.parameters.items())
+            )
+        text = "; ".join(str(p) for p in parts) or "no detail given"
+    else:
+        ctype = response.headers.get("content-type", "unknown content type").split(";")[0]
+        snip = _snippet(response)
+        text = f"non-JSON {ctype} body" + (f": {snip!r}" if snip else "")
+    message = f"{where} -> {status} {reason}: {text}"
+    rid = _request_id(response, problem)
+    if rid:
+        message += f" [request id {rid}]"
+    err = cls(message, response=response, problem=problem)
+    if isinstance(err, RateLimitError):
+        from ._retry import parse_retry_after
+
+        err.retry_after = parse_retry_after(response.headers.get("retry-after"))
+    return err
