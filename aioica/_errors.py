@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from ._retry import parse_retry_after
 from .models import Problem, from_dict
 
 __all__ = [
@@ -230,7 +231,5 @@ def error_for_response(response: httpx.Response, *, path: str | None = None) -> 
         message += f" [request id {rid}]"
     err = cls(message, response=response, problem=problem)
     if isinstance(err, RateLimitError):
-        from ._retry import parse_retry_after
-
         err.retry_after = parse_retry_after(response.headers.get("retry-after"))
     return err

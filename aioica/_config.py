@@ -1,0 +1,78 @@
+"""Settings from arguments and the environment (the ICAV2_* conventions users already have)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+
+import httpx
+
+from ._errors import ICAError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "ConfigurationError",
+    "check_base_url",
+    "env_base_url",
+]
+
+DEFAULT_BASE_URL = "https://ica.illumina.com/ica/rest"
+"""ICA's one public endpoint (every region is served from it)."""
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=60.0)
+"""Connect 10 s, read 60 s (large pages of 1,000 items take a while), write 30 s, pool 60 s."""
+
+
+class ConfigurationError(ICAError, ValueError):
+    """The session cannot be configured: no credentials, a bad base URL, plain HTTP off-host."""
+
+
+def env_base_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """``ICAV2_BASE_URL`` (a full URL) or ``ICAV2_SERVER_URL`` (a bare host), if set."""
+    env = os.environ if environ is None else environ
+    full = env.get("ICAV2_BASE_URL", "").strip()
+    if full:
+        return full
+    host = env.get("ICAV2_SERVER_URL", "").strip()
+    if host:
+        if "://" not in host:
+            host = "https://" + host
+        return host.rstrip("/") + "/ica/rest"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
+    """Validate and normalise a base URL (no trailing slash).
+
+    Plain ``http`` is allowed only to a loopback host (the fake ICA, a local proxy) unless the
+    caller opts out explicitly: an API key sent in clear text is a key given away.
+    """
+    try:
+        url = httpx.URL(base_url)
+    except Exception as exc:
+        raise ConfigurationError(f"base_url is not a valid URL: {base_url[:200]!r}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"base_url must be an absolute http(s) URL, got {base_url[:200]!r}"
+        )
+    if url.userinfo:
+        raise ConfigurationError("base_url must not carry credentials; pass auth= instead")
+    if url.query or url.fragment:
+        raise ConfigurationError("base_url must not have a query or fragment")
+    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+        raise ConfigurationError(
+            f"refusing plain http to {url.host}: credentials would travel unencrypted; use "
+            "https, or pass allow_insecure_http=True if you really mean it"
+        )
+    return str(url).rstrip("/")

@@ -1,0 +1,314 @@
+"""Fan-out export: every workflow session with its inputs, configurations and analyses.
+
+Pipelined: per-session requests start as soon as the session arrives from the listing, not
+after the listing ends. A semaphore bounds the sessions in progress (and so memory); every HTTP
+request also passes the session-wide ``max_concurrency`` limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from ._errors import InvalidParameterError, PaginationError
+from ._paging import next_token, page_items
+from .models import (
+    AnalysisQueryParameters,
+    WorkflowSessionAnalysisV4,
+    WorkflowSessionConfiguration,
+    WorkflowSessionConfigurationList,
+    WorkflowSessionInput,
+    WorkflowSessionInputList,
+    WorkflowSessionV4,
+    to_dict,
+)
+
+if TYPE_CHECKING:
+    from ._retry import RetryPolicy
+    from ._session import Session
+
+__all__ = ["Export", "ExportRecord"]
+
+PARTS = ("inputs", "configurations", "analyses")
+
+
+def _wire(value: Any) -> Any:
+    return value if isinstance(value, dict) else to_dict(value)
+
+
+@attrs.frozen
+class ExportRecord:
+    """One workflow session and what was fetched for it.
+
+    A part that was not asked for (``include``) is ``None``; a part that was fetched is a list,
+    possibly empty. In raw mode the values are plain wire-shaped dicts.
+    """
+
+    workflow_session: WorkflowSessionV4
+    inputs: list[WorkflowSessionInput] | None = None
+    configurations: list[WorkflowSessionConfiguration] | None = None
+    analyses: list[WorkflowSessionAnalysisV4] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as one wire-shaped (camelCase) JSON object."""
+        out: dict[str, Any] = {"workflowSession": _wire(self.workflow_session)}
+        for name in PARTS:
+            part = getattr(self, name)
+            if part is not None:
+                out[name] = [_wire(v) for v in part]
+        return out
+
+
+@attrs.define
+class _Failed:
+    error: BaseException
+
+
+async def _gather(calls: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run calls concurrently; re-raise the first failure as itself (not an ExceptionGroup)."""
+    if len(calls) == 1:
+        await calls[0]()
+        return
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+
+        async def run(call: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await call()
+            except Exception as exc:
+                errors.append(exc)
+                tg.cancel_scope.cancel()
+
+        for call in calls:
+            tg.start_soon(run, call)
+    if errors:
+        raise errors[0]
+
+
+class Export:
+    """Async iterator of :class:`ExportRecord`; see :meth:`Session.export_workflow_sessions`.
+
+    Close it (``async with`` or ``aclose()``) when leaving early: that cancels every in-flight
+    request at once. ``sessions_done`` counts records yielded so far.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        project_id: str,
+        *,
+        analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None,
+        include: Collection[str],
+        concurrency: int | None,
+        ordered: bool,
+        page_size: int | str | None,
+        retry: RetryPolicy | None,
+        raw: bool = False,
+    ) -> None:
+        if isinstance(include, str):
+            include = [p.strip() for p in include.split(",") if p.strip()]
+        unknown = set(include) - set(PARTS)
+        if unknown:
+            raise InvalidParameterError(
+                "include", f"unknown parts {sorted(unknown)!r}; choose from {', '.join(PARTS)}"
+            )
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
+            raise InvalidParameterError("concurrency", "must be an integer >= 1")
+        self._session = session
+        self._project_id = project_id
+        self._include = tuple(p for p in PARTS if p in include)
+        self._concurrency = concurrency or session.max_concurrency
+        self._ordered = ordered
+        self._retry = retry
+        self._raw = raw
+        # Built now so that every argument is validated before anything is sent.
+        self._listing = session.search_workflow_sessions(
+            project_id,
+            page_size=page_size,
+            analysis_query_parameters=analysis_query_parameters,
+            retry=retry,
+            raw=raw,
+        )
+        self._receive: ObjectReceiveStream[Any] | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._done = False
+        self.sessions_done = 0
+
+    def __aiter__(self) -> Export:
+        return self
+
+    async def __aenter__(self) -> Export:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel the listing and every per-session request in flight."""
+        self._done = True
+        if self._scope is not None:
+            self._scope.cancel()
+        if self._receive is not None:
+            self._receive.close()
+
+    def __del__(self) -> None:
+        try:
+            if self._scope is not None:
+                self._scope.cancel()
+            if self._receive is not None:
+                self._receive.close()
+        except Exception:  # noqa: S110 - the event loop may already be gone at collection
+            pass
+
+    async def __anext__(self) -> ExportRecord:
+        if self._done:
+            raise StopAsyncIteration
+        if self._receive is None:
+            send, self._receive = anyio.create_memory_object_stream[Any](self._concurrency)
+            self._scope = anyio.CancelScope()
+            self._session._spawn(self._produce, send, self._scope)
+        try:
+            item = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._done = True
+            raise StopAsyncIteration from None
+        if isinstance(item, _Failed):
+            await self.aclose()
+            raise item.error
+        self.sessions_done += 1
+        return item  # type: ignore[no-any-return]
+
+    async def _produce(self, send: ObjectSendStream[Any], scope: anyio.CancelScope) -> None:
+        with scope:
+            async with send:
+                try:
+                    await self._run(send)
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return
+                except Exception as exc:
+                    try:
+                        await send.send(_Failed(exc))
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        pass
+
+    async def _run(self, send: ObjectSendStream[Any]) -> None:
+        # Ordered mode keeps finished records until their turn: the window bounds that buffer.
+        window = anyio.Semaphore(self._concurrency * (2 if self._ordered else 1))
+        active = anyio.CapacityLimiter(self._concurrency)
+        finished: dict[int, ExportRecord] = {}
+        next_out = 0
+        emit_lock = anyio.Lock()
+        errors: list[BaseException] = []
+
+        async def emit(seq: int, record: ExportRecord) -> None:
+            nonlocal next_out
+            if not self._ordered:
+                await send.send(record)
+                window.release()
+                return
+            finished[seq] = record
+            async with emit_lock:
+                while next_out in finished:
+                    await send.send(finished.pop(next_out))
+                    next_out += 1
+                    window.release()
+
+        async def work(seq: int, ws: Any) -> None:
+            try:
+                async with active:
+                    record = await self._record(ws)
+                await emit(seq, record)
+            except Exception as exc:
+                errors.append(exc)
+                tg.cancel_scope.cancel()
+
+        seq = 0
+        async with anyio.create_task_group() as tg:
+            async with self._listing.pages() as pages:
+                async for page in pages:
+                    for ws in page_items(page):
+                        await window.acquire()
+                        tg.start_soon(work, seq, ws)
+                        seq += 1
+        if errors:
+            raise errors[0]
+
+    async def _record(self, ws: Any) -> ExportRecord:
+        sid = ws.get("id") if isinstance(ws, dict) else ws.id
+        parts: dict[str, list[Any]] = {}
+        if sid is None:
+            # A session without an id (a lenient decode of a broken item) has nothing to fetch.
+            return ExportRecord(ws)
+        session = self._session
+        pid = self._project_id
+
+        async def inputs() -> None:
+            result = await session._call(
+                "GET",
+                _detail_path(pid, sid, "inputs"),
+                [],
+                None,
+                None if self._raw else WorkflowSessionInputList,
+                paged=False,
+                retry=self._retry,
+            )
+            parts["inputs"] = page_items(result[0])
+
+        async def configurations() -> None:
+            result = await session._call(
+                "GET",
+                _detail_path(pid, sid, "configurations"),
+                [],
+                None,
+                None if self._raw else WorkflowSessionConfigurationList,
+                paged=False,
+                retry=self._retry,
+            )
+            parts["configurations"] = page_items(result[0])
+
+        async def analyses() -> None:
+            paginator = session.search_orchestrated_analyses(
+                pid, str(sid), retry=self._retry, raw=self._raw
+            )
+            params = paginator.params
+            found: list[Any] = []
+            seen: set[str] = set()
+            while True:
+                page = await paginator.fetch(params)
+                found.extend(page_items(page))
+                token = next_token(page)
+                if token is None:
+                    break
+                if token in seen:
+                    raise PaginationError(
+                        f"analyses of workflow session {sid}: the server returned a cursor a "
+                        "second time; stopping instead of looping forever"
+                    )
+                seen.add(token)
+                params = attrs.evolve(params, page_token=token)
+            parts["analyses"] = found
+
+        calls = {"inputs": inputs, "configurations": configurations, "analyses": analyses}
+        await _gather([calls[name] for name in self._include])
+        return ExportRecord(ws, **parts)
+
+
+def _detail_path(project_id: str, session_id: Any, tail: str) -> str:
+    from ._session import session_path
+
+    return session_path(project_id, str(session_id), tail)
+

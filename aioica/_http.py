@@ -1,0 +1,310 @@
+"""One request, start to finish: limits, the 429 gate, retries, redirects, logging, errors.
+
+Every HTTP exchange aioica makes goes through :meth:`Requester.send`, so the retry rules, the
+session-wide limits and the error mapping live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import anyio
+import httpx
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidResponseError,
+    RateLimitError,
+    error_for_response,
+)
+from ._retry import RateGate, RetryPolicy, TokenBucket, parse_retry_after
+
+__all__ = ["Requester", "logger"]
+
+logger = logging.getLogger("aioica")
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
+_REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-amz-request-id")
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        value = response.headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def _transport_error(exc: httpx.TransportError | httpx.DecodingError, request: httpx.Request) -> APIError:
+    where = f"{request.method} {request.url.path}"
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
+        return APITimeoutError(f"{where}: {kind} ({detail})", request=request)
+    return APIConnectionError(f"{where}: {type(exc).__name__}: {detail}", request=request)
+
+
+class Requester:
+    """Sends requests for a session under its limits and retry policy."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        auth: httpx.Auth | None,
+        headers: dict[str, str],
+        limiter: anyio.CapacityLimiter,
+        gate: RateGate,
+        bucket: TokenBucket | None,
+        retry: RetryPolicy,
+        follow_redirects: bool,
+        max_response_bytes: int,
+    ) -> None:
+        self.client = client
+        self.auth = auth
+        self.headers = headers
+        self.limiter = limiter
+        self.gate = gate
+        self.bucket = bucket
+        self.retry = retry
+        self.follow_redirects = follow_redirects
+        self.max_response_bytes = max_response_bytes
+        self.requests_sent = 0
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> httpx.Response:
+        """Send until success or the policy gives up; return the 2xx response, body read."""
+        policy = retry or self.retry
+        history: list[BaseException] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            error: APIError
+            try:
+                return await self._attempt(method, url, body, attempt)
+            except APIError as exc:
+                error = exc
+            wait = self._retry_wait(error, policy, attempt)
+            if wait is None:
+                error.attempts = attempt
+                error.history = tuple(history)
+                raise error
+            history.append(error)
+            if isinstance(error, RateLimitError):
+                self.gate.close_for(wait)
+            await anyio.sleep(wait)
+
+    def _retry_wait(self, error: APIError, policy: RetryPolicy, attempt: int) -> float | None:
+        """Seconds to wait before trying again, or None to give up with ``error``."""
+        if isinstance(error, APIStatusError):
+            if error.status_code not in policy.retry_statuses:
+                return None
+            retry_after = (
+                parse_retry_after(error.response.headers.get("retry-after"))
+                if error.status_code in (429, 503)
+                else None
+            )
+            if retry_after is not None and retry_after > policy.max_retry_after:
+                error.message += (
+                    f"; the server asked to wait {retry_after:.0f} s, more than "
+                    f"max_retry_after={policy.max_retry_after:.0f} s"
+                )
+                return None
+            if attempt >= policy.max_attempts:
+                return None
+            return retry_after if retry_after is not None else policy.backoff(attempt)
+        if isinstance(error, APITimeoutError):
+            allowed = policy.retry_timeouts
+        elif isinstance(error, APIConnectionError):
+            allowed = policy.retry_connection_errors
+        else:
+            allowed = False
+        if not allowed or attempt >= policy.max_attempts:
+            return None
+        return policy.backoff(attempt)
+
+    async def _attempt(
+        self, method: str, url: str, body: bytes | None, attempt: int
+    ) -> httpx.Response:
+        await self.gate.wait()
+        if self.bucket is not None:
+            await self.bucket.acquire()
+        async with self.limiter:
+            # A 429 may have arrived while this request queued for a slot.
+            await self.gate.wait()
+            return await self._exchange(method, url, body, attempt)
+
+    async def _exchange(
+        self, method: str, url: str, body: bytes | None, attempt: int
+    ) -> httpx.Response:
+        headers = self.headers if body is None else {
+            **self.headers, "Content-Type": "application/vnd.illumina.v3+json"
+        }
+        request = self.client.build_request(method, url, headers=headers, content=body)
+        # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
+        auth: httpx.Auth | httpx._client.UseClientDefault | None = (
+            self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
+        )
+        for _hop in range(_MAX_REDIRECTS + 1):
+            response = await self._send_one(request, auth, attempt)
+            if response.status_code not in _REDIRECTS:
+                break
+            location = response.headers.get("location")
+            if not self.follow_redirects or not location:
+                break
+            target = request.url.join(location)
+            if not _same_origin(request.url, target):
+                # Credentials never follow a hop to another origin: neither the auth flow nor
+                # any credential header the caller configured on the client.
+                auth = None
+                hop_headers = {
+                    k: v for k, v in request.headers.items() if k.lower() not in _CREDENTIAL_HEADERS
+                }
+            else:
+                hop_headers = dict(request.headers)
+            hop_method = "GET" if response.status_code == 303 else method
+            hop_body = None if hop_method == "GET" and method != "GET" else body
+            if hop_body is None:
+                hop_headers.pop("content-type", None)
+                hop_headers.pop("content-length", None)
+            request = httpx.Request(hop_method, target, headers=hop_headers, content=hop_body)
+        if response.is_success:
+            return response
+        raise error_for_response(response)
+
+    async def _send_one(
+        self,
+        request: httpx.Request,
+        auth: httpx.Auth | httpx._client.UseClientDefault | None,
+        attempt: int,
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        self.requests_sent += 1
+        status: int | None = None
+        response: httpx.Response | None = None
+        try:
+            response = await self.client.send(request, auth=auth, stream=True)
+            try:
+                await self._read_capped(response)
+            finally:
+                await response.aclose()
+            status = response.status_code
+            return response
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise _transport_error(exc, exc.request if _has_request(exc) else request) from exc
+        finally:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s -> %s in %.1f ms (attempt %d)%s",
+                    request.method,
+                    request.url.path,
+                    status if status is not None else "no response",
+                    (time.perf_counter() - started) * 1000,
+                    attempt,
+                    f" [request id {_request_id(response)}]"
+                    if response is not None and _request_id(response)
+                    else "",
+                )
+
+    async def _read_capped(self, response: httpx.Response) -> None:
+        limit = self.max_response_bytes
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise InvalidResponseError(
+                f"{response.request.method} {response.request.url.path}: response of "
+                f"{int(declared)} bytes exceeds max_response_bytes={limit}",
+                request=response.request,
+                response=response,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise InvalidResponseError(
+                    f"{response.request.method} {response.request.url.path}: response body "
+                    f"exceeds max_response_bytes={limit}",
+                    request=response.request,
+                    response=response,
+                )
+            chunks.append(chunk)
+        # Hand the decoded body back to the response so .content / .json() work as usual.
+        response._content = b"".join(chunks)
+
+
+def _has_request(exc: httpx.TransportError | httpx.DecodingError) -> bool:
+    try:
+        exc.request  # noqa: B018
+    except RuntimeError:
+        return False
+    return True
+
+
+def decode_json(response: httpx.Response, *, what: str) -> Any:
+    """Parse a 2xx body as a JSON object, or raise :class:`InvalidResponseError`."""
+    request = response.request
+    try:
+        data = json.loads(response.content)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        ctype = response.headers.get("content-type", "no content type").split(";")[0]
+        raise InvalidResponseError(
+            f"{request.method} {request.url.path}: expected a JSON {what}, got an unparsable "
+            f"{ctype} body ({type(exc).__name__})",
+            request=request,
+            response=response,
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidResponseError(
+            f"{request.method} {request.url.path}: expected a JSON object ({what}), got "
+            f"{type(data).__name__}",
+            request=request,
+            response=response,
+        )
+    return data
+
+
+def check_page_shape(data: dict[str, Any], response: httpx.Response, *, paged: bool) -> None:
+    """Reject a body whose structure cannot be a page: items not a list, a bad cursor."""
+    request = response.request
+    items = data.get("items")
+    if items is not None and not isinstance(items, list):
+        raise InvalidResponseError(
+            f"{request.method} {request.url.path}: 'items' is {type(items).__name__}, not a list",
+            request=request,
+            response=response,
+        )
+    if paged:
+        token = data.get("nextPageToken")
+        if token is not None and not isinstance(token, str):
+            raise InvalidResponseError(
+                f"{request.method} {request.url.path}: 'nextPageToken' is "
+                f"{type(token).__name__}, not a string",
+                request=request,
+                response=response,
+            )
+        if isinstance(token, str) and len(token) > 2000:
+            raise InvalidResponseError(
+                f"{request.method} {request.url.path}: 'nextPageToken' is {len(token)} "
+                "characters long; the API promises at most 2000",
+                request=request,
+                response=response,
+            )
+

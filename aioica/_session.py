@@ -1,0 +1,608 @@
+"""The Session: owns the HTTP client, the limits and the five operations."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import anyio
+import attrs
+import httpx
+from anyio.abc import TaskGroup
+
+from ._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    ConfigurationError,
+    check_base_url,
+    env_base_url,
+)
+from ._errors import SessionClosedError
+from ._http import Requester, check_page_shape, decode_json
+from ._params import (
+    ANALYSIS_SORT_FIELDS,
+    SESSION_SORT_FIELDS,
+    PageParams,
+    encode_query_body,
+    filters,
+    path_segment,
+    session_uuid,
+)
+from ._paging import Paginator, validate_iteration
+from ._retry import DEFAULT_RETRY, RateGate, RetryPolicy, TokenBucket
+from ._version import __version__
+from .models import (
+    AnalysisQueryParameters,
+    WorkflowSessionAnalysisPagedListV4,
+    WorkflowSessionAnalysisV4,
+    WorkflowSessionConfigurationList,
+    WorkflowSessionInputList,
+    WorkflowSessionPagedListV3,
+    WorkflowSessionPagedListV4,
+    WorkflowSessionV3,
+    WorkflowSessionV4,
+    from_dict,
+)
+
+if TYPE_CHECKING:
+    from ._export import Export
+
+__all__ = ["ApiResponse", "Session"]
+
+T = TypeVar("T")
+
+ACCEPT = "application/vnd.illumina.v3+json"
+DEFAULT_MAX_CONCURRENCY = 32
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+
+
+@attrs.frozen
+class ApiResponse(Generic[T]):
+    """A parsed result together with the HTTP response it came from (libica's ``ApiResponse``).
+
+    Returned by the ``*_with_http_info`` methods: ``data`` is what the plain method returns,
+    ``http_response`` the ``httpx.Response`` (body already read; no second request is made).
+    """
+
+    data: T
+    http_response: httpx.Response = attrs.field(repr=False)
+
+    @property
+    def status_code(self) -> int:
+        """HTTP status of the response."""
+        return self.http_response.status_code
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """Response headers."""
+        return self.http_response.headers
+
+
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+class Session:
+    """An open connection to ICA: ``async with aioica.Session(auth=...) as ica: ...``.
+
+    One ``httpx.AsyncClient`` (created here, or the caller's ``http_client``), one limit on
+    in-flight requests (``max_concurrency``, shared by everything the session does: single
+    calls, look-ahead and fan-out), one retry policy and one 429 gate.
+
+    Args:
+        auth: any ``httpx.Auth``: :class:`ApiKeyAuth`, :class:`BearerAuth`, :class:`TokenAuth`
+            or your own. ``None`` relies on ``http_client``'s own auth.
+        base_url: ICA's REST root; default ``https://ica.illumina.com/ica/rest``.
+        timeout: ``httpx.Timeout`` or seconds; default connect 10 s, read 60 s, write 30 s,
+            pool 60 s.
+        max_concurrency: requests in flight at once across the session (default 32).
+        http_client: bring your own ``httpx.AsyncClient`` (aioica does not touch its transport,
+            nor close it).
+        retry: the default :class:`RetryPolicy` (per-call ``retry=`` overrides it).
+        rate_limit: optional average requests per second for the whole session.
+        prefetch: pages fetched ahead of an iterating consumer (default 1).
+        transport: ``"auto"`` (aiohttp-backed on asyncio when installed, else pooled httpx),
+            ``"aiohttp"`` or ``"httpx"``.
+        follow_redirects: follow 3xx answers; credentials never follow a hop to another origin.
+        allow_insecure_http: allow plain ``http`` to a non-loopback host.
+        verify: TLS verification (``True``, a CA bundle path or an ``ssl.SSLContext``).
+        trust_env: honour proxy and CA settings from the environment, as httpx does.
+        max_response_bytes: refuse bodies larger than this (default 256 MiB).
+    """
+
+    def __init__(
+        self,
+        auth: httpx.Auth | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        http_client: httpx.AsyncClient | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        rate_limit: float | None = None,
+        prefetch: int = 1,
+        transport: str = "auto",
+        follow_redirects: bool = False,
+        allow_insecure_http: bool = False,
+        verify: Any = True,
+        trust_env: bool = True,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        if auth is not None and not isinstance(auth, httpx.Auth):
+            raise ConfigurationError(
+                f"auth must be an httpx.Auth (e.g. aioica.ApiKeyAuth(key)), got "
+                f"{type(auth).__name__}"
+            )
+        if auth is None and http_client is None:
+            raise ConfigurationError(
+                "no credentials: pass auth=aioica.ApiKeyAuth(key) (or TokenAuth/BearerAuth), "
+                "or use Session.from_env() with ICAV2_X_API_KEY or ICAV2_ACCESS_TOKEN set"
+            )
+        if not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be an aioica.RetryPolicy")
+        if transport not in ("auto", "aiohttp", "httpx"):
+            raise ConfigurationError(
+                f"transport must be 'auto', 'aiohttp' or 'httpx', got {transport!r}"
+            )
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise ConfigurationError(f"prefetch must be an integer >= 0, got {prefetch!r}")
+        self.base_url = check_base_url(
+            base_url or DEFAULT_BASE_URL, allow_insecure_http=allow_insecure_http
+        )
+        self.max_concurrency = _positive("max_concurrency", max_concurrency)
+        self.timeout = (
+            timeout if isinstance(timeout, httpx.Timeout)
+            else DEFAULT_TIMEOUT if timeout is None
+            else httpx.Timeout(timeout)
+        )
+        self.retry = retry
+        self.prefetch = prefetch
+        self.auth = auth
+        self.transport_kind = transport
+        self.transport_name = "caller's client" if http_client is not None else transport
+        self._verify = verify
+        self._trust_env = trust_env
+        self._follow_redirects = follow_redirects
+        self._max_response_bytes = _positive("max_response_bytes", max_response_bytes)
+        self._own_client = http_client is None
+        self._client = http_client
+        self._rate_limit = None if rate_limit is None else TokenBucket(rate_limit)
+        self._headers = {
+            "Accept": ACCEPT,
+            "Accept-Encoding": "gzip",
+            "User-Agent": f"aioica/{__version__}",
+        }
+        self._requester: Requester | None = None
+        self._tg: TaskGroup | None = None
+        self._closed = False
+
+    @classmethod
+    def from_env(
+        cls,
+        auth: httpx.Auth | None = None,
+        *,
+        base_url: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Session:
+        """A session configured from ``ICAV2_*`` variables; explicit arguments win.
+
+        Base URL from ``ICAV2_BASE_URL`` (full URL) or ``ICAV2_SERVER_URL`` (host); credentials
+        from ``ICAV2_ACCESS_TOKEN`` (a JWT, sent as Bearer) or else ``ICAV2_X_API_KEY``.
+        """
+        from ._auth import ApiKeyAuth, BearerAuth
+
+        env = os.environ if environ is None else environ
+        if auth is None:
+            token = env.get("ICAV2_ACCESS_TOKEN", "").strip()
+            key = env.get("ICAV2_X_API_KEY", "").strip()
+            if token:
+                auth = BearerAuth(token)
+            elif key:
+                auth = ApiKeyAuth(key)
+            elif kwargs.get("http_client") is None:
+                raise ConfigurationError(
+                    "no ICA credentials found: set ICAV2_X_API_KEY (an API key) or "
+                    "ICAV2_ACCESS_TOKEN (a JWT), or pass auth="
+                )
+        return cls(auth, base_url=base_url or env_base_url(env), **kwargs)
+
+    def __repr__(self) -> str:
+        kind = getattr(self.auth, "kind", None) or (
+            type(self.auth).__name__ if self.auth is not None else "client's own"
+        )
+        state = "open" if self._requester is not None else "closed" if self._closed else "new"
+        return (
+            f"<aioica.Session base_url={self.base_url!r} auth={kind} "
+            f"max_concurrency={self.max_concurrency} {state}>"
+        )
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Session:
+        if self._requester is not None or self._closed:
+            raise SessionClosedError("a Session can be entered once; create a new one")
+        if self._client is None:
+            from ._transport import build_transport
+
+            transport, name = build_transport(
+                kind=self.transport_kind,  # type: ignore[arg-type]
+                max_connections=self.max_concurrency,
+                timeout=self.timeout,
+                verify=self._verify,
+                trust_env=self._trust_env,
+            )
+            self.transport_name = name
+            self._client = httpx.AsyncClient(
+                transport=transport,
+                timeout=self.timeout,
+                follow_redirects=False,
+                trust_env=self._trust_env,
+            )
+        self._requester = Requester(
+            self._client,
+            auth=self.auth,
+            headers=self._headers,
+            limiter=anyio.CapacityLimiter(self.max_concurrency),
+            gate=RateGate(),
+            bucket=self._rate_limit,
+            retry=self.retry,
+            follow_redirects=self._follow_redirects,
+            max_response_bytes=self._max_response_bytes,
+        )
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose(exc_type, exc, tb)
+
+    async def aclose(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        """Cancel background work (look-ahead, exports) and close the owned HTTP client."""
+        if self._closed:
+            return
+        self._closed = True
+        tg, self._tg = self._tg, None
+        self._requester = None
+        try:
+            if tg is not None:
+                # Background producers never raise (errors travel to their consumers), so the
+                # group only needs cancelling; the caller's own exception, if any, propagates
+                # as itself rather than wrapped in an ExceptionGroup.
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+        finally:
+            if self._own_client and self._client is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._client.aclose()
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent by this session so far (retries and redirects included)."""
+        return 0 if self._requester is None else self._requester.requests_sent
+
+    def _open(self) -> Requester:
+        if self._requester is None:
+            raise SessionClosedError(
+                "the Session is not open: use `async with aioica.Session(...) as ica:`"
+                if not self._closed
+                else "the Session is closed"
+            )
+        return self._requester
+
+    def _spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        self._open()
+        assert self._tg is not None
+        self._tg.start_soon(func, *args)
+
+    # -- the request path ---------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: dict[str, Any] | None,
+        model: type[T] | None,
+        *,
+        paged: bool,
+        retry: RetryPolicy | None,
+    ) -> tuple[Any, httpx.Response]:
+        requester = self._open()
+        url = self.base_url + path
+        if query:
+            url += "?" + str(httpx.QueryParams(query))
+        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        response = await requester.send(method, url, body=content, retry=retry)
+        data = decode_json(response, what=model.__name__ if model is not None else "object")
+        check_page_shape(data, response, paged=paged)
+        return (data if model is None else from_dict(data, model)), response
+
+    def _paged(
+        self,
+        method: str,
+        path: str,
+        base_query: list[tuple[str, str]],
+        body: dict[str, Any] | None,
+        model: type[Any],
+        params: PageParams,
+        *,
+        retry: RetryPolicy | None,
+        prefetch: int | None,
+        max_items: int | None,
+        raw: bool,
+    ) -> Paginator[Any, Any]:
+        prefetch, max_items = validate_iteration(prefetch, max_items)
+        target = None if raw else model
+
+        async def fetch(p: PageParams) -> tuple[Any, httpx.Response]:
+            return await self._call(
+                method, path, base_query + p.query(), body, target, paged=True, retry=retry
+            )
+
+        return Paginator(
+            self,
+            fetch,
+            params,
+            prefetch=self.prefetch if prefetch is None else prefetch,
+            max_items=max_items,
+        )
+
+    # -- the five operations ------------------------------------------------------------------
+
+    def get_workflow_sessions(
+        self,
+        project_id: str,
+        reference: str | None = None,
+        userreference: str | None = None,
+        status: str | None = None,
+        usertag: str | None = None,
+        technicaltag: str | None = None,
+        page_offset: int | str | None = None,
+        page_token: str | None = None,
+        page_size: int | str | None = None,
+        sort: str | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        prefetch: int | None = None,
+        max_items: int | None = None,
+        raw: bool = False,
+    ) -> Paginator[WorkflowSessionPagedListV3, WorkflowSessionV3]:
+        """List workflow sessions (V3 items; deprecated upstream, prefer the search).
+
+        ``await`` it for one page (:class:`WorkflowSessionPagedListV3`), ``async for`` it for
+        every :class:`WorkflowSessionV3`. ``raw=True`` yields plain dicts instead of models.
+        """
+        path = f"/api/projects/{path_segment('project_id', project_id)}/workflowSessions"
+        query = filters(
+            reference=reference,
+            userreference=userreference,
+            status=status,
+            usertag=usertag,
+            technicaltag=technicaltag,
+        )
+        params = _page_params(page_offset, page_token, page_size, sort, SESSION_SORT_FIELDS)
+        return self._paged(
+            "GET", path, query, None, WorkflowSessionPagedListV3, params,
+            retry=retry, prefetch=prefetch, max_items=max_items, raw=raw,
+        )
+
+    def search_workflow_sessions(
+        self,
+        project_id: str,
+        page_offset: int | str | None = None,
+        page_token: str | None = None,
+        page_size: int | str | None = None,
+        sort: str | None = None,
+        analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        prefetch: int | None = None,
+        max_items: int | None = None,
+        raw: bool = False,
+    ) -> Paginator[WorkflowSessionPagedListV4, WorkflowSessionV4]:
+        """Search workflow sessions (V4 items).
+
+        ``await`` it for one page (:class:`WorkflowSessionPagedListV4`), ``async for`` it for
+        every :class:`WorkflowSessionV4`. ``raw=True`` yields plain dicts instead of models.
+        """
+        path = f"/api/projects/{path_segment('project_id', project_id)}/workflowSessions:search"
+        body = encode_query_body(analysis_query_parameters)
+        params = _page_params(page_offset, page_token, page_size, sort, SESSION_SORT_FIELDS)
+        return self._paged(
+            "POST", path, [], body, WorkflowSessionPagedListV4, params,
+            retry=retry, prefetch=prefetch, max_items=max_items, raw=raw,
+        )
+
+    async def get_workflow_session_inputs(
+        self,
+        project_id: str,
+        workflow_session_id: str,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> WorkflowSessionInputList:
+        """The inputs of one workflow session."""
+        result = await self.get_workflow_session_inputs_with_http_info(
+            project_id, workflow_session_id, retry=retry
+        )
+        return result.data
+
+    async def get_workflow_session_configurations(
+        self,
+        project_id: str,
+        workflow_session_id: str,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> WorkflowSessionConfigurationList:
+        """The configurations of one workflow session."""
+        result = await self.get_workflow_session_configurations_with_http_info(
+            project_id, workflow_session_id, retry=retry
+        )
+        return result.data
+
+    def search_orchestrated_analyses(
+        self,
+        project_id: str,
+        workflow_session_id: str,
+        page_offset: int | str | None = None,
+        page_token: str | None = None,
+        page_size: int | str | None = None,
+        sort: str | None = None,
+        analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        prefetch: int | None = None,
+        max_items: int | None = None,
+        raw: bool = False,
+    ) -> Paginator[WorkflowSessionAnalysisPagedListV4, WorkflowSessionAnalysisV4]:
+        """Search the analyses a workflow session orchestrated (``workflow_session_id``: UUID).
+
+        ``await`` it for one page (:class:`WorkflowSessionAnalysisPagedListV4`), ``async for``
+        it for every :class:`WorkflowSessionAnalysisV4`.
+        """
+        path = session_path(project_id, workflow_session_id, "analyses:search", uuid=True)
+        body = encode_query_body(analysis_query_parameters)
+        params = _page_params(page_offset, page_token, page_size, sort, ANALYSIS_SORT_FIELDS)
+        return self._paged(
+            "POST", path, [], body, WorkflowSessionAnalysisPagedListV4, params,
+            retry=retry, prefetch=prefetch, max_items=max_items, raw=raw,
+        )
+
+    # -- raw access (libica's *_with_http_info) -----------------------------------------------
+
+    async def get_workflow_sessions_with_http_info(
+        self, project_id: str, *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
+    ) -> ApiResponse[WorkflowSessionPagedListV3]:
+        """Like :meth:`get_workflow_sessions` (one page), with the HTTP response."""
+        return await self._one_page_with_info(
+            self.get_workflow_sessions, project_id, *args, retry=retry, **kwargs
+        )
+
+    async def search_workflow_sessions_with_http_info(
+        self, project_id: str, *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
+    ) -> ApiResponse[WorkflowSessionPagedListV4]:
+        """Like :meth:`search_workflow_sessions` (one page), with the HTTP response."""
+        return await self._one_page_with_info(
+            self.search_workflow_sessions, project_id, *args, retry=retry, **kwargs
+        )
+
+    async def search_orchestrated_analyses_with_http_info(
+        self,
+        project_id: str,
+        workflow_session_id: str,
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> ApiResponse[WorkflowSessionAnalysisPagedListV4]:
+        """Like :meth:`search_orchestrated_analyses` (one page), with the HTTP response."""
+        return await self._one_page_with_info(
+            self.search_orchestrated_analyses,
+            project_id,
+            workflow_session_id,
+            *args,
+            retry=retry,
+            **kwargs,
+        )
+
+    async def get_workflow_session_inputs_with_http_info(
+        self, project_id: str, workflow_session_id: str, *, retry: RetryPolicy | None = None
+    ) -> ApiResponse[WorkflowSessionInputList]:
+        """Like :meth:`get_workflow_session_inputs`, with the HTTP response."""
+        path = session_path(project_id, workflow_session_id, "inputs")
+        data, response = await self._call(
+            "GET", path, [], None, WorkflowSessionInputList, paged=False, retry=retry
+        )
+        return ApiResponse(data, response)
+
+    async def get_workflow_session_configurations_with_http_info(
+        self, project_id: str, workflow_session_id: str, *, retry: RetryPolicy | None = None
+    ) -> ApiResponse[WorkflowSessionConfigurationList]:
+        """Like :meth:`get_workflow_session_configurations`, with the HTTP response."""
+        path = session_path(project_id, workflow_session_id, "configurations")
+        data, response = await self._call(
+            "GET", path, [], None, WorkflowSessionConfigurationList, paged=False, retry=retry
+        )
+        return ApiResponse(data, response)
+
+    async def _one_page_with_info(
+        self, op: Callable[..., Paginator[Any, Any]], *args: Any, **kwargs: Any
+    ) -> ApiResponse[Any]:
+        paginator = op(*args, **kwargs)
+        page, response = await paginator.fetch_with_response(paginator.given_params)
+        return ApiResponse(page, response)
+
+    # -- fan-out ------------------------------------------------------------------------------
+
+    def export_workflow_sessions(
+        self,
+        project_id: str,
+        analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None = None,
+        include: Collection[str] = ("inputs", "configurations", "analyses"),
+        concurrency: int | None = None,
+        ordered: bool = False,
+        *,
+        page_size: int | str | None = None,
+        retry: RetryPolicy | None = None,
+        raw: bool = False,
+    ) -> Export:
+        """Stream one :class:`ExportRecord` per workflow session (V4), with its inputs,
+        configurations and every orchestrated analysis, fetched concurrently.
+
+        Per-session requests start as soon as each session arrives from the listing. At most
+        ``concurrency`` sessions (default: the session's ``max_concurrency``) are in progress,
+        and every request also counts against ``max_concurrency``. ``ordered=True`` keeps the
+        listing order (a bounded reorder window); otherwise records come as they complete.
+        """
+        from ._export import Export
+
+        return Export(
+            self,
+            project_id,
+            analysis_query_parameters=analysis_query_parameters,
+            include=include,
+            concurrency=concurrency,
+            ordered=ordered,
+            page_size=page_size,
+            retry=retry,
+            raw=raw,
+        )
+
+
+def _page_params(
+    page_offset: object, page_token: object, page_size: object, sort: object,
+    fields: frozenset[str],
+) -> PageParams:
+    return PageParams.build(
+        page_size=page_size,
+        page_offset=page_offset,
+        page_token=page_token,
+        sort=sort,
+        sort_fields=fields,
+    )
+
+
+def session_path(project_id: object, workflow_session_id: object, tail: str, *, uuid: bool = False) -> str:
+    project = path_segment("project_id", project_id)
+    session = (
+        session_uuid("workflow_session_id", workflow_session_id)
+        if uuid
+        else path_segment("workflow_session_id", workflow_session_id)
+    )
+    return f"/api/projects/{project}/workflowSessions/{session}/{tail}"
+
