@@ -90,7 +90,10 @@ class InvalidResponseError(APIError):
     """The server answered 2xx with a body aioica cannot use (not JSON, wrong shape, too big)."""
 
     def __init__(
-        self, message: str, *, request: httpx.Request | None = None,
+        self,
+        message: str,
+        *,
+        request: httpx.Request | None = None,
         response: httpx.Response | None = None,
     ) -> None:
         super().__init__(message, request=request)
@@ -112,9 +115,7 @@ class APIStatusError(APIError):
     (an HTML page from a load balancer, say).
     """
 
-    def __init__(
-        self, message: str, *, response: httpx.Response, problem: Problem | None
-    ) -> None:
+    def __init__(self, message: str, *, response: httpx.Response, problem: Problem | None) -> None:
         super().__init__(message, request=response.request)
         self.response = response
         self.status_code = response.status_code
@@ -182,7 +183,7 @@ def _request_id(response: httpx.Response, problem: Problem | None) -> str | None
     for name in _REQUEST_ID_HEADERS:
         value = response.headers.get(name)
         if value:
-            return value
+            return str(value)
     return None
 
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ._errors import InvalidParameterError, PaginationError
 from ._paging import next_token, page_items
@@ -136,7 +137,7 @@ class Export:
             retry=retry,
             raw=raw,
         )
-        self._receive: ObjectReceiveStream[Any] | None = None
+        self._receive: MemoryObjectReceiveStream[Any] | None = None
         self._scope: anyio.CancelScope | None = None
         self._done = False
         self.sessions_done = 0
@@ -169,7 +170,7 @@ class Export:
                 self._scope.cancel()
             if self._receive is not None:
                 self._receive.close()
-        except Exception:  # noqa: S110 - the event loop may already be gone at collection
+        except Exception:
             pass
 
     async def __anext__(self) -> ExportRecord:
@@ -237,13 +238,12 @@ class Export:
                 tg.cancel_scope.cancel()
 
         seq = 0
-        async with anyio.create_task_group() as tg:
-            async with self._listing.pages() as pages:
-                async for page in pages:
-                    for ws in page_items(page):
-                        await window.acquire()
-                        tg.start_soon(work, seq, ws)
-                        seq += 1
+        async with anyio.create_task_group() as tg, self._listing.pages() as pages:
+            async for page in pages:
+                for ws in page_items(page):
+                    await window.acquire()
+                    tg.start_soon(work, seq, ws)
+                    seq += 1
         if errors:
             raise errors[0]
 
@@ -311,4 +311,3 @@ def _detail_path(project_id: str, session_id: Any, tail: str) -> str:
     from ._session import session_path
 
     return session_path(project_id, str(session_id), tail)
-

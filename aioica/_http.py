@@ -39,7 +39,7 @@ def _request_id(response: httpx.Response) -> str | None:
     for name in _REQUEST_ID_HEADERS:
         value = response.headers.get(name)
         if value:
-            return value
+            return str(value)
     return None
 
 
@@ -47,7 +47,9 @@ def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
-def _transport_error(exc: httpx.TransportError | httpx.DecodingError, request: httpx.Request) -> APIError:
+def _transport_error(
+    exc: httpx.TransportError | httpx.DecodingError, request: httpx.Request
+) -> APIError:
     where = f"{request.method} {request.url.path}"
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
@@ -155,9 +157,11 @@ class Requester:
     async def _exchange(
         self, method: str, url: str, body: bytes | None, attempt: int
     ) -> httpx.Response:
-        headers = self.headers if body is None else {
-            **self.headers, "Content-Type": "application/vnd.illumina.v3+json"
-        }
+        headers = (
+            self.headers
+            if body is None
+            else {**self.headers, "Content-Type": "application/vnd.illumina.v3+json"}
+        )
         request = self.client.build_request(method, url, headers=headers, content=body)
         # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
         auth: httpx.Auth | httpx._client.UseClientDefault | None = (
@@ -307,4 +311,3 @@ def check_page_shape(data: dict[str, Any], response: httpx.Response, *, paged: b
                 request=request,
                 response=response,
             )
-

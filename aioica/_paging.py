@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import anyio
 import attrs
 import httpx
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
-from ._errors import ICAError, PaginationError
+from ._errors import ICAError, InvalidParameterError, PaginationError
 from ._params import MAX_OFFSET_ROWS, PageParams
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class PageIterator(Generic[PageT]):
 
     def __init__(self, paginator: Paginator[PageT, Any]) -> None:
         self._p = paginator
-        self._receive: ObjectReceiveStream[tuple[str | None, Any]] | None = None
+        self._receive: MemoryObjectReceiveStream[tuple[str | None, Any]] | None = None
         self._credits = anyio.Semaphore(paginator.prefetch)
         self._scope: anyio.CancelScope | None = None
         self._done = False
@@ -123,7 +124,7 @@ class PageIterator(Generic[PageT]):
                 self._receive.close()
             if self._scope is not None:
                 self._scope.cancel()
-        except Exception:  # noqa: S110 - the event loop may already be gone at collection
+        except Exception:
             pass
 
     async def __anext__(self) -> PageT:
@@ -412,7 +413,9 @@ class Paginator(Generic[PageT, ItemT]):
             return [item async for item in it]
 
 
-def validate_iteration(prefetch: object, max_items: object) -> tuple[int | None, int | None]:
+def validate_iteration(
+    prefetch: int | None, max_items: int | None
+) -> tuple[int | None, int | None]:
     """Check the iteration keywords shared by the paged operations."""
     if prefetch is not None and (
         isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0
@@ -422,11 +425,8 @@ def validate_iteration(prefetch: object, max_items: object) -> tuple[int | None,
         isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1
     ):
         raise _param("max_items", "must be an integer >= 1")
-    return prefetch, max_items  # type: ignore[return-value]
+    return prefetch, max_items
 
 
 def _param(name: str, message: str) -> ICAError:
-    from ._errors import InvalidParameterError
-
     return InvalidParameterError(name, message)
-

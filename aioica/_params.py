@@ -145,9 +145,7 @@ class PageParams:
         """Validate libica's paging keywords (ints or numeric strings accepted)."""
         size = None if page_size is None else _number("page_size", page_size, 1, MAX_PAGE_SIZE)
         offset = (
-            None
-            if page_offset is None
-            else _number("page_offset", page_offset, 0, MAX_OFFSET_ROWS)
+            None if page_offset is None else _number("page_offset", page_offset, 0, MAX_OFFSET_ROWS)
         )
         token = _optional_str("page_token", page_token)
         if token is not None and len(token) > MAX_TOKEN_LENGTH:
@@ -218,7 +216,12 @@ def encode_query_body(value: object) -> dict[str, Any]:
         return {}
     if isinstance(value, Mapping):
         unknown = set(value) - {
-            "reference", "userReference", "status", "userTags", "technicalTags", "referenceTags",
+            "reference",
+            "userReference",
+            "status",
+            "userTags",
+            "technicalTags",
+            "referenceTags",
         }
         if unknown:
             raise InvalidParameterError(

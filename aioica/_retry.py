@@ -64,8 +64,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """The wait before try ``attempt + 1`` after try ``attempt`` (1-based) failed."""
-        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
-        return rng() * ceiling
+        ceiling = min(self.backoff_cap, self.backoff_base * (2.0 ** (attempt - 1)))
+        return float(rng() * ceiling)
 
 
 DEFAULT_RETRY = RetryPolicy()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import quote, urlencode
 
 import anyio
 import attrs
@@ -22,6 +23,7 @@ from ._config import (
 )
 from ._errors import SessionClosedError
 from ._http import Requester, check_page_shape, decode_json
+from ._paging import Paginator, validate_iteration
 from ._params import (
     ANALYSIS_SORT_FIELDS,
     SESSION_SORT_FIELDS,
@@ -31,7 +33,6 @@ from ._params import (
     path_segment,
     session_uuid,
 )
-from ._paging import Paginator, validate_iteration
 from ._retry import DEFAULT_RETRY, RateGate, RetryPolicy, TokenBucket
 from ._version import __version__
 from .models import (
@@ -156,8 +157,10 @@ class Session:
         )
         self.max_concurrency = _positive("max_concurrency", max_concurrency)
         self.timeout = (
-            timeout if isinstance(timeout, httpx.Timeout)
-            else DEFAULT_TIMEOUT if timeout is None
+            timeout
+            if isinstance(timeout, httpx.Timeout)
+            else DEFAULT_TIMEOUT
+            if timeout is None
             else httpx.Timeout(timeout)
         )
         self.retry = retry
@@ -306,7 +309,7 @@ class Session:
             )
         return self._requester
 
-    def _spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def _spawn(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         self._open()
         assert self._tg is not None
         self._tg.start_soon(func, *args)
@@ -327,7 +330,7 @@ class Session:
         requester = self._open()
         url = self.base_url + path
         if query:
-            url += "?" + str(httpx.QueryParams(query))
+            url += "?" + urlencode(query, quote_via=quote)
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         response = await requester.send(method, url, body=content, retry=retry)
         data = decode_json(response, what=model.__name__ if model is not None else "object")
@@ -399,8 +402,16 @@ class Session:
         )
         params = _page_params(page_offset, page_token, page_size, sort, SESSION_SORT_FIELDS)
         return self._paged(
-            "GET", path, query, None, WorkflowSessionPagedListV3, params,
-            retry=retry, prefetch=prefetch, max_items=max_items, raw=raw,
+            "GET",
+            path,
+            query,
+            None,
+            WorkflowSessionPagedListV3,
+            params,
+            retry=retry,
+            prefetch=prefetch,
+            max_items=max_items,
+            raw=raw,
         )
 
     def search_workflow_sessions(
@@ -426,8 +437,16 @@ class Session:
         body = encode_query_body(analysis_query_parameters)
         params = _page_params(page_offset, page_token, page_size, sort, SESSION_SORT_FIELDS)
         return self._paged(
-            "POST", path, [], body, WorkflowSessionPagedListV4, params,
-            retry=retry, prefetch=prefetch, max_items=max_items, raw=raw,
+            "POST",
+            path,
+            [],
+            body,
+            WorkflowSessionPagedListV4,
+            params,
+            retry=retry,
+            prefetch=prefetch,
+            max_items=max_items,
+            raw=raw,
         )
 
     async def get_workflow_session_inputs(
@@ -480,8 +499,16 @@ class Session:
         body = encode_query_body(analysis_query_parameters)
         params = _page_params(page_offset, page_token, page_size, sort, ANALYSIS_SORT_FIELDS)
         return self._paged(
-            "POST", path, [], body, WorkflowSessionAnalysisPagedListV4, params,
-            retry=retry, prefetch=prefetch, max_items=max_items, raw=raw,
+            "POST",
+            path,
+            [],
+            body,
+            WorkflowSessionAnalysisPagedListV4,
+            params,
+            retry=retry,
+            prefetch=prefetch,
+            max_items=max_items,
+            raw=raw,
         )
 
     # -- raw access (libica's *_with_http_info) -----------------------------------------------
@@ -585,7 +612,10 @@ class Session:
 
 
 def _page_params(
-    page_offset: object, page_token: object, page_size: object, sort: object,
+    page_offset: object,
+    page_token: object,
+    page_size: object,
+    sort: object,
     fields: frozenset[str],
 ) -> PageParams:
     return PageParams.build(
@@ -597,7 +627,9 @@ def _page_params(
     )
 
 
-def session_path(project_id: object, workflow_session_id: object, tail: str, *, uuid: bool = False) -> str:
+def session_path(
+    project_id: object, workflow_session_id: object, tail: str, *, uuid: bool = False
+) -> str:
     project = path_segment("project_id", project_id)
     session = (
         session_uuid("workflow_session_id", workflow_session_id)
@@ -605,4 +637,3 @@ def session_path(project_id: object, workflow_session_id: object, tail: str, *, 
         else path_segment("workflow_session_id", workflow_session_id)
     )
     return f"/api/projects/{project}/workflowSessions/{session}/{tail}"
-

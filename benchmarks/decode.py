@@ -20,8 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aioica  # noqa: E402
-from tests.payloads import analysis, session_v4  # noqa: E402
+import aioica
+from tests.payloads import analysis, session_v4
 
 
 def sessions_page(n: int = 1000, start: int = 0) -> bytes:

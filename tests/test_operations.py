@@ -29,12 +29,15 @@ def router() -> respx.MockRouter:
 @pytest.fixture
 async def ica(router: respx.MockRouter) -> AsyncIterator[aioica.Session]:
     client = httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler))
-    async with client, aioica.Session(
-        auth=aioica.ApiKeyAuth(KEY),
-        base_url=BASE,
-        http_client=client,
-        retry=aioica.RetryPolicy.none(),
-    ) as session:
+    async with (
+        client,
+        aioica.Session(
+            auth=aioica.ApiKeyAuth(KEY),
+            base_url=BASE,
+            http_client=client,
+            retry=aioica.RetryPolicy.none(),
+        ) as session,
+    ):
         yield session
 
 
@@ -101,7 +104,9 @@ async def test_search_workflow_sessions_request(
     )
     req = route.calls.last.request
     assert req.method == "POST"
-    assert req.url.raw_path.decode().startswith("/ica/rest/api/projects/proj-1/workflowSessions:search?")
+    assert req.url.raw_path.decode().startswith(
+        "/ica/rest/api/projects/proj-1/workflowSessions:search?"
+    )
     assert dict(req.url.params) == {"pageToken": "a b/c+d", "pageSize": "1000"}
     assert b"a+b%2Fc%2Bd" in req.url.query or b"a%20b%2Fc%2Bd" in req.url.query
     assert req.headers["content-type"] == "application/vnd.illumina.v3+json"
@@ -132,8 +137,12 @@ async def test_inputs_and_configurations_requests(
                     {
                         "code": "run_folder",
                         "analysisData": [
-                            {"dataId": "fol.123", "name": "run", "dataType": "FOLDER",
-                             "format": None}
+                            {
+                                "dataId": "fol.123",
+                                "name": "run",
+                                "dataType": "FOLDER",
+                                "format": None,
+                            }
                         ],
                         "externalData": None,
                     }
@@ -166,7 +175,9 @@ async def test_search_orchestrated_analyses_request(
     req = route.calls.last.request
     assert dict(req.url.params) == {"pageOffset": "200", "pageSize": "10", "sort": "summary asc"}
     item = result.items[0]
-    assert item.analysis is not None and item.analysis.id == UUID("11111111-2222-4333-8444-555555555555")
+    assert item.analysis is not None and item.analysis.id == UUID(
+        "11111111-2222-4333-8444-555555555555"
+    )
     assert item.workflow_session_id == UUID(SID)
     assert result.next_page_token == ""
 
@@ -232,12 +243,15 @@ async def test_one_debug_record_per_attempt_without_secrets(
     )
     client = httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler))
     caplog.set_level(logging.DEBUG, logger="aioica")
-    async with client, aioica.Session(
-        auth=aioica.ApiKeyAuth(KEY),
-        base_url=BASE,
-        http_client=client,
-        retry=aioica.RetryPolicy(backoff_base=0.0),
-    ) as ica:
+    async with (
+        client,
+        aioica.Session(
+            auth=aioica.ApiKeyAuth(KEY),
+            base_url=BASE,
+            http_client=client,
+            retry=aioica.RetryPolicy(backoff_base=0.0),
+        ) as ica,
+    ):
         await ica.get_workflow_session_inputs("proj-1", SID)
     records = [r for r in caplog.records if r.name == "aioica"]
     assert len(records) == 2
@@ -425,28 +439,75 @@ async def test_bad_success_bodies(ica: aioica.Session, router: respx.MockRouter)
 
 BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("get_workflow_session_inputs", {"project_id": "", "workflow_session_id": SID}, "project_id"),
-    ("get_workflow_session_inputs", {"project_id": "p", "workflow_session_id": ".."}, "workflow_session_id"),
+    (
+        "get_workflow_session_inputs",
+        {"project_id": "p", "workflow_session_id": ".."},
+        "workflow_session_id",
+    ),
     ("get_workflow_session_inputs", {"project_id": ".", "workflow_session_id": SID}, "project_id"),
-    ("get_workflow_session_inputs", {"project_id": "p", "workflow_session_id": "  "}, "workflow_session_id"),
-    ("get_workflow_session_inputs", {"project_id": "p\n", "workflow_session_id": SID}, "project_id"),
+    (
+        "get_workflow_session_inputs",
+        {"project_id": "p", "workflow_session_id": "  "},
+        "workflow_session_id",
+    ),
+    (
+        "get_workflow_session_inputs",
+        {"project_id": "p\n", "workflow_session_id": SID},
+        "project_id",
+    ),
     ("get_workflow_session_inputs", {"project_id": 5, "workflow_session_id": SID}, "project_id"),
-    ("get_workflow_session_configurations", {"project_id": "p", "workflow_session_id": ""}, "workflow_session_id"),
-    ("search_orchestrated_analyses", {"project_id": "p", "workflow_session_id": "abc"}, "workflow_session_id"),
-    ("search_orchestrated_analyses", {"project_id": "p", "workflow_session_id": SID, "page_size": 0}, "page_size"),
+    (
+        "get_workflow_session_configurations",
+        {"project_id": "p", "workflow_session_id": ""},
+        "workflow_session_id",
+    ),
+    (
+        "search_orchestrated_analyses",
+        {"project_id": "p", "workflow_session_id": "abc"},
+        "workflow_session_id",
+    ),
+    (
+        "search_orchestrated_analyses",
+        {"project_id": "p", "workflow_session_id": SID, "page_size": 0},
+        "page_size",
+    ),
     ("search_workflow_sessions", {"project_id": "p", "page_size": 1001}, "page_size"),
     ("search_workflow_sessions", {"project_id": "p", "page_size": "ten"}, "page_size"),
     ("search_workflow_sessions", {"project_id": "p", "page_size": True}, "page_size"),
     ("search_workflow_sessions", {"project_id": "p", "page_offset": -1}, "page_offset"),
     ("search_workflow_sessions", {"project_id": "p", "page_offset": 10**9}, "page_offset"),
-    ("search_workflow_sessions", {"project_id": "p", "page_offset": 0, "page_token": "t"}, "page_token"),
+    (
+        "search_workflow_sessions",
+        {"project_id": "p", "page_offset": 0, "page_token": "t"},
+        "page_token",
+    ),
     ("search_workflow_sessions", {"project_id": "p", "page_token": "t", "sort": "status"}, "sort"),
     ("search_workflow_sessions", {"project_id": "p", "sort": "summary"}, "sort"),
     ("search_workflow_sessions", {"project_id": "p", "sort": "status sideways"}, "sort"),
     ("search_workflow_sessions", {"project_id": "p", "page_token": "x" * 2001}, "page_token"),
-    ("search_workflow_sessions", {"project_id": "p", "analysis_query_parameters": {"status": "FAILED"}}, "analysis_query_parameters"),
-    ("search_workflow_sessions", {"project_id": "p", "analysis_query_parameters": {"bogus": 1}}, "analysis_query_parameters"),
-    ("search_workflow_sessions", {"project_id": "p", "analysis_query_parameters": 5}, "analysis_query_parameters"),
-    ("search_workflow_sessions", {"project_id": "p", "analysis_query_parameters": aioica.AnalysisQueryParameters(status="FAILED")}, "analysis_query_parameters.status"),  # type: ignore[arg-type]
+    (
+        "search_workflow_sessions",
+        {"project_id": "p", "analysis_query_parameters": {"status": "FAILED"}},
+        "analysis_query_parameters",
+    ),
+    (
+        "search_workflow_sessions",
+        {"project_id": "p", "analysis_query_parameters": {"bogus": 1}},
+        "analysis_query_parameters",
+    ),
+    (
+        "search_workflow_sessions",
+        {"project_id": "p", "analysis_query_parameters": 5},
+        "analysis_query_parameters",
+    ),
+    (
+        "search_workflow_sessions",
+        {
+            "project_id": "p",
+            "analysis_query_parameters": aioica.AnalysisQueryParameters(status="FAILED"),
+        },
+        "analysis_query_parameters.status",
+    ),  # type: ignore[arg-type]
     ("get_workflow_sessions", {"project_id": "p", "status": 3}, "status"),
     ("get_workflow_sessions", {"project_id": "p", "sort": "summary"}, "sort"),
     ("search_workflow_sessions", {"project_id": "p", "prefetch": -1}, "prefetch"),

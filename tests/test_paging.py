@@ -57,8 +57,11 @@ class PagedServer:
                 if self.dup_offsets and start > 0:
                     start -= 1  # offset paging may repeat a row across pages
                 chunk = self.ids[start : start + size]
-                body = {"items": [session_v4(i) for i in chunk], "nextPageToken": "",
-                        "totalItemCount": len(self.ids)}
+                body = {
+                    "items": [session_v4(i) for i in chunk],
+                    "nextPageToken": "",
+                    "totalItemCount": len(self.ids),
+                }
             else:
                 start = int(token[2:]) if token else 0
                 chunk = self.ids[start : start + size]
@@ -66,8 +69,10 @@ class PagedServer:
                 nxt: Any = f"c/{end}" if end < len(self.ids) else self.last_token
                 if self.loop_token is not None and start > 0:
                     nxt = self.loop_token
-                body = {"items": [session_v4(i) for i in chunk],
-                        "remainingRecords": max(0, len(self.ids) - end)}
+                body = {
+                    "items": [session_v4(i) for i in chunk],
+                    "remainingRecords": max(0, len(self.ids) - end),
+                }
                 if nxt != "<absent>":
                     body["nextPageToken"] = nxt
             return httpx.Response(200, content=json.dumps(body).encode())
@@ -81,9 +86,7 @@ class PagedServer:
 def session_for(server: PagedServer, **kwargs: Any) -> aioica.Session:
     client = httpx.AsyncClient(transport=httpx.MockTransport(server.handler))
     kwargs.setdefault("retry", aioica.RetryPolicy.none())
-    return aioica.Session(
-        auth=aioica.ApiKeyAuth("k"), base_url=BASE, http_client=client, **kwargs
-    )
+    return aioica.Session(auth=aioica.ApiKeyAuth("k"), base_url=BASE, http_client=client, **kwargs)
 
 
 @pytest.fixture
@@ -133,8 +136,10 @@ async def test_pages_and_resume_token() -> None:
             assert pages.resume_token == "c/10"
             assert second.items[0].id is not None
         # resume later from the cursor of the page after the last one handled
-        rest = [str(ws.id) async for ws in ica.search_workflow_sessions(
-            "p", page_size=10, page_token="c/20")]
+        rest = [
+            str(ws.id)
+            async for ws in ica.search_workflow_sessions("p", page_size=10, page_token="c/20")
+        ]
     assert rest == server.ids[20:]
 
 
@@ -236,8 +241,10 @@ async def test_offset_mode_concurrent_in_order_deduplicated() -> None:
     server = PagedServer(95, dup_offsets=True)
     server.delay = 0.02
     async with session_for(server) as ica:
-        got = [str(ws.id) async for ws in ica.search_workflow_sessions(
-            "p", page_size=10, sort="startDate desc")]
+        got = [
+            str(ws.id)
+            async for ws in ica.search_workflow_sessions("p", page_size=10, sort="startDate desc")
+        ]
     assert got == server.ids  # in order, every row once, though pages overlapped
     assert server.max_in_flight > 1  # the pages after the first were fetched concurrently
     offsets = sorted(int(r.url.params["pageOffset"]) for r in server.requests)
@@ -257,7 +264,9 @@ async def test_offset_mode_caps_at_200k_rows_with_warning() -> None:
         return httpx.Response(200, json={"items": items, "totalItemCount": 250_000})
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    async with aioica.Session(auth=aioica.ApiKeyAuth("k"), base_url=BASE, http_client=client) as ica:
+    async with aioica.Session(
+        auth=aioica.ApiKeyAuth("k"), base_url=BASE, http_client=client
+    ) as ica:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             n = 0

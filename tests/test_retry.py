@@ -32,7 +32,9 @@ def scripted(
         if isinstance(answer, Exception):
             raise answer
         if isinstance(answer, httpx.Response):
-            return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+            return httpx.Response(
+                answer.status_code, headers=answer.headers, content=answer.content
+            )
         return answer(request)
 
     return httpx.AsyncClient(transport=httpx.MockTransport(handler)), stamps
@@ -69,8 +71,12 @@ async def test_client_errors_are_not_retried(status: int) -> None:
 @pytest.mark.anyio
 async def test_connection_errors_and_timeouts_are_retried_for_every_operation() -> None:
     client, stamps = scripted(
-        [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"),
-         httpx.RemoteProtocolError("Server disconnected without sending a response."), ok()]
+        [
+            httpx.ConnectError("refused"),
+            httpx.ReadTimeout("slow"),
+            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            ok(),
+        ]
     )
     async with session(client) as ica:
         await ica.search_workflow_sessions("p")
@@ -80,8 +86,11 @@ async def test_connection_errors_and_timeouts_are_retried_for_every_operation() 
 @pytest.mark.anyio
 async def test_exhausted_attempts_raise_last_typed_error_with_history() -> None:
     client, stamps = scripted(
-        [httpx.ConnectError("refused"), httpx.Response(502, text="bad gateway"),
-         httpx.Response(503, text="<html>unavailable</html>")]
+        [
+            httpx.ConnectError("refused"),
+            httpx.Response(502, text="bad gateway"),
+            httpx.Response(503, text="<html>unavailable</html>"),
+        ]
     )
     policy = aioica.RetryPolicy(max_attempts=3, backoff_base=0.001)
     async with session(client, retry=policy) as ica:
@@ -166,10 +175,9 @@ async def test_one_429_pauses_the_whole_session() -> None:
         return ok()
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    async with session(client, max_concurrency=4) as ica:
-        async with anyio.create_task_group() as tg:
-            for _ in range(20):
-                tg.start_soon(ica.get_workflow_session_inputs, "p", SID)
+    async with session(client, max_concurrency=4) as ica, anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(ica.get_workflow_session_inputs, "p", SID)
     assert len(stamps) == 21
     window_end = first_429[0] + 0.4
     # Nothing was sent inside the Retry-After window except what was already in flight
@@ -192,20 +200,18 @@ async def test_max_concurrency_bounds_in_flight_requests() -> None:
         return ok()
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    async with session(client, max_concurrency=5) as ica:
-        async with anyio.create_task_group() as tg:
-            for _ in range(40):
-                tg.start_soon(ica.get_workflow_session_inputs, "p", SID)
+    async with session(client, max_concurrency=5) as ica, anyio.create_task_group() as tg:
+        for _ in range(40):
+            tg.start_soon(ica.get_workflow_session_inputs, "p", SID)
     assert peak == 5
 
 
 @pytest.mark.anyio
 async def test_rate_limit_token_bucket() -> None:
     client, stamps = scripted([ok()])
-    async with session(client, rate_limit=50) as ica:
-        async with anyio.create_task_group() as tg:
-            for _ in range(80):
-                tg.start_soon(ica.get_workflow_session_inputs, "p", SID)
+    async with session(client, rate_limit=50) as ica, anyio.create_task_group() as tg:
+        for _ in range(80):
+            tg.start_soon(ica.get_workflow_session_inputs, "p", SID)
     # 50 go out in the initial burst, the other 30 at 50/s: the last leaves >= 0.6 s later.
     assert stamps[-1] - stamps[0] >= 0.55
     with pytest.raises(ValueError, match="rate_limit"):

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 from uuid import UUID
 
-import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
@@ -228,7 +227,7 @@ def _generate(cls: type[T]) -> Callable[[Any], T]:
         "    return o",
     ]
     source = "\n".join(lines)
-    exec(compile(source, f"<aioica decoder {cls.__name__}>", "exec"), env)  # noqa: S102
+    exec(compile(source, f"<aioica decoder {cls.__name__}>", "exec"), env)
     fn: Callable[[Any], T] = env[f"decode_{cls.__name__}"]
     return fn
 
@@ -322,7 +321,7 @@ def _make_unstructure(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
 
 _MODELS = frozenset(ALL_MODELS)
 converter.register_structure_hook_factory(
-    lambda t: t in _MODELS, lambda t: (lambda data, _, fn=_DECODERS[t]: fn(data))
+    lambda t: t in _MODELS, lambda t: lambda data, _, fn=_DECODERS[t]: fn(data)
 )
 # A factory, not eager hooks: a class's generated function must see the hooks of the classes it
 # nests, so each is built on first use (and then cached by the converter).

@@ -41,8 +41,18 @@ class StatusV4:
     ABORTED: Final = "ABORTED"
     ALL: Final = frozenset(
         {
-            REQUESTED, QUEUED, INITIALIZING, PREPARING_INPUTS, IN_PROGRESS, GENERATING_OUTPUTS,
-            AWAITING_INPUT, ABORTING, SUCCEEDED, FAILED, FAILED_FINAL, ABORTED,
+            REQUESTED,
+            QUEUED,
+            INITIALIZING,
+            PREPARING_INPUTS,
+            IN_PROGRESS,
+            GENERATING_OUTPUTS,
+            AWAITING_INPUT,
+            ABORTING,
+            SUCCEEDED,
+            FAILED,
+            FAILED_FINAL,
+            ABORTED,
         }
     )
 
