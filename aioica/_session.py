@@ -231,7 +231,7 @@ class Session:
         if self._requester is not None or self._closed:
             raise SessionClosedError("a Session can be entered once; create a new one")
         if self._client is None:
-            from ._transport import build_transport
+            from ._transport import build_transport, tune_client
 
             transport, name = build_transport(
                 kind=self.transport_kind,  # type: ignore[arg-type]
@@ -247,6 +247,7 @@ class Session:
                 follow_redirects=False,
                 trust_env=self._trust_env,
             )
+            tune_client(self._client)
         self._requester = Requester(
             self._client,
             auth=self.auth,
