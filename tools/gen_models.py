@@ -31,7 +31,10 @@ def py_type(prop: dict, schemas: dict) -> str:
     t = prop.get("type")
     fmt = prop.get("format")
     if t == "array":
-        return f"list[{py_type(prop['items'], schemas)}]"
+        item = prop["items"]
+        target = schemas[item["$ref"].rsplit("/", 1)[1]] if "$ref" in item else item
+        inner = py_type(item, schemas)
+        return f"list[{inner} | None]" if target.get("nullable") else f"list[{inner}]"
     if t == "object":
         add = prop.get("additionalProperties")
         if isinstance(add, dict):

@@ -156,6 +156,8 @@ def _field_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
         return f"{name}(v)"
     if typing.get_origin(tp) is list:
         (elem,) = typing.get_args(tp)
+        nullable = _optional_inner(elem) is not elem
+        elem = _optional_inner(elem)
         env["_not_list"] = _not_list
         if elem is str:
             env["_str"] = _structure_str
@@ -165,6 +167,8 @@ def _field_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
             item = f"{name}(x)"
         else:
             raise TypeError(f"no decoder for {tp!r}")
+        if nullable:
+            item = f"None if x is None else {item}"
         return f"[{item} for x in v] if v.__class__ is list else _not_list(v)"
     # Anything else (a dict of strings) goes through the converter's own dispatch.
     env[name] = converter.structure
@@ -295,7 +299,7 @@ def _structure_items(value: Any, type_: Any) -> list[Any]:
     return [converter.structure(v, elem) for v in value]
 
 
-def _make_unstructure(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+def _make_unstructure(cls: type[Any]) -> Callable[[Any], Any]:
     wire = WIRE_NAMES[cls]
     overrides = {attr: override(rename=name) for attr, name in wire.items()}
     if "items" in wire:
@@ -308,7 +312,9 @@ def _make_unstructure(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
         **overrides,  # type: ignore[arg-type]
     )
 
-    def unstructure(obj: Any) -> dict[str, Any]:
+    def unstructure(obj: Any) -> Any:
+        if "" in obj.extra:
+            return obj.extra[""]  # an odd item kept raw: give it back as it came
         out = base(obj)
         if obj.extra is not NO_EXTRA and obj.extra:
             for k, v in obj.extra.items():
@@ -328,7 +334,7 @@ converter.register_structure_hook_factory(
 converter.register_unstructure_hook_factory(lambda t: t in _MODELS, _make_unstructure)
 
 # Lists of models: a non-list is an error (the caller maps it to a typed decode error), but an
-# odd element is kept (see _make_structure).
+# odd element is kept (see _odd_value).
 converter.register_structure_hook_func(
     lambda t: getattr(t, "__origin__", None) is list, _structure_items
 )

@@ -35,10 +35,10 @@ class AnalysisQueryParameters:
 
     reference: str | None = None
     user_reference: str | None = None
-    status: list[str] | None = None
-    user_tags: list[str] | None = None
-    technical_tags: list[str] | None = None
-    reference_tags: list[str] | None = None
+    status: list[str | None] | None = None
+    user_tags: list[str | None] | None = None
+    technical_tags: list[str | None] | None = None
+    reference_tags: list[str | None] | None = None
     extra: Mapping[str, Any] = attrs.field(default=NO_EXTRA, eq=False, repr=False)
     """Keys the spec does not define, exactly as the server sent them."""
 
@@ -849,8 +849,8 @@ class WorkflowSessionInput:
     """The ``WorkflowSessionInput`` schema of the ICA API."""
 
     code: str | None = None
-    analysis_data: list[WorkflowSessionData] | None = None
-    external_data: list[WorkflowSessionExternalData] | None = None
+    analysis_data: list[WorkflowSessionData | None] | None = None
+    external_data: list[WorkflowSessionExternalData | None] | None = None
     extra: Mapping[str, Any] = attrs.field(default=NO_EXTRA, eq=False, repr=False)
     """Keys the spec does not define, exactly as the server sent them."""
 
@@ -922,8 +922,8 @@ REQUIRED[WorkflowSessionPagedListV4] = frozenset(["items"])
 class WorkflowSessionTag:
     """The ``WorkflowSessionTag`` schema of the ICA API."""
 
-    technical_tags: list[str] | None = None
-    user_tags: list[str] | None = None
+    technical_tags: list[str | None] | None = None
+    user_tags: list[str | None] | None = None
     extra: Mapping[str, Any] = attrs.field(default=NO_EXTRA, eq=False, repr=False)
     """Keys the spec does not define, exactly as the server sent them."""
 
