@@ -258,6 +258,7 @@ class Session:
             retry=self.retry,
             follow_redirects=self._follow_redirects,
             max_response_bytes=self._max_response_bytes,
+            own_client=self._own_client,
         )
         tg = anyio.create_task_group()
         await tg.__aenter__()
