@@ -25,6 +25,7 @@ import anyio
 import httpx
 
 from ._errors import TokenError, error_for_response
+from ._http import read_capped
 from .models import Token, from_dict
 
 __all__ = ["ApiKeyAuth", "BearerAuth", "TokenAuth"]
@@ -39,12 +40,18 @@ _JWT_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
 _REFRESH_FALLBACK: Final = frozenset({400, 401, 403})
 
 
-def _require_secret(name: str, value: object) -> str:
+def _require_secret(name: str, value: object, *, header: bool = True) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     value = value.strip()
     if not value:
         raise ValueError(f"{name} must not be empty")
+    if header and not (value.isascii() and value.isprintable()):
+        # Sent as a header value: control or non-ASCII characters would fail later, in an
+        # error message that quotes the header (the secret) back.
+        raise ValueError(
+            f"{name} contains control or non-ASCII characters and cannot be sent in a header"
+        )
     return value
 
 
@@ -83,6 +90,18 @@ class BearerAuth(httpx.Auth):
         return "BearerAuth(token='***')"
 
 
+_MAX_TOKEN_BODY: Final = 64 * 1024
+
+
+async def _read_token_body(response: httpx.Response) -> None:
+    """Read a token endpoint's answer; a token or an error has no business being large."""
+    if not await read_capped(response, _MAX_TOKEN_BODY):
+        raise TokenError(
+            f"POST {response.request.url.path} -> {response.status_code}: response body "
+            f"exceeds {_MAX_TOKEN_BODY} bytes"
+        )
+
+
 def _jwt_expiry(token: str) -> float:
     """The ``exp`` claim of ``token``, read without checking the signature.
 
@@ -99,7 +118,7 @@ def _jwt_expiry(token: str) -> float:
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         claims: Any = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise TokenError("the token is not a JWT: its payload is not base64url JSON") from None
     if not isinstance(claims, dict):
         raise TokenError("the token is not a JWT: its payload is not a JSON object")
@@ -166,7 +185,7 @@ class TokenAuth(httpx.Auth):
             self._login_headers = {"X-API-Key": _require_secret("api_key", api_key)}
         elif username is not None and password is not None:
             self._mode = "basic"
-            user = _require_secret("username", username)
+            user = _require_secret("username", username, header=False)
             if not isinstance(password, str) or not password:
                 raise ValueError("password must be a non-empty str")
             basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
@@ -254,7 +273,7 @@ class TokenAuth(httpx.Auth):
                         refreshed = False
                         if rejected is None and self._can_refresh():
                             response = yield self._token_request(request, root, refresh=True)
-                            await response.aread()
+                            await _read_token_body(response)
                             if response.is_success:
                                 self._install(response, refreshed=True)
                                 refreshed = True
@@ -267,7 +286,7 @@ class TokenAuth(httpx.Auth):
                                 raise error_for_response(response)
                         if not refreshed:
                             response = yield self._token_request(request, root, refresh=False)
-                            await response.aread()
+                            await _read_token_body(response)
                             if not response.is_success:
                                 raise error_for_response(response)
                             self._install(response, refreshed=False)
@@ -278,6 +297,10 @@ class TokenAuth(httpx.Auth):
             response = yield request
             if response.status_code != 401 or rejected is not None:
                 return
+            # httpx reads the body of a response the flow answers with a new request: keep
+            # that read bounded (the 401 body itself is not needed).
+            if not await read_capped(response, _MAX_TOKEN_BODY):
+                response._content = b""
             logger.debug(
                 "%s %s -> 401; renewing the token and replaying once",
                 request.method,
@@ -327,7 +350,7 @@ class TokenAuth(httpx.Auth):
         where = f"POST {response.request.url.path}"
         try:
             data: Any = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise TokenError(f"{where} -> {response.status_code}: body is not JSON") from None
         if not isinstance(data, dict):
             raise TokenError(f"{where} -> {response.status_code}: body is not a JSON object")

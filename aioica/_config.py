@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 
 import httpx
@@ -52,6 +53,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_USERINFO = re.compile(r"^([^/?#]*//)?[^/?#]*@")
+
+
+def _shown(base_url: str) -> str:
+    """``base_url`` fit for a message: userinfo (a password, maybe) masked, length capped."""
+    return _USERINFO.sub(lambda m: (m.group(1) or "") + "***@", base_url)[:200]
+
+
 def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     """Validate and normalise a base URL (no trailing slash).
 
@@ -60,11 +69,11 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     """
     try:
         url = httpx.URL(base_url)
-    except Exception as exc:
-        raise ConfigurationError(f"base_url is not a valid URL: {base_url[:200]!r}") from exc
+    except Exception:
+        raise ConfigurationError(f"base_url is not a valid URL: {_shown(base_url)!r}") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigurationError(
-            f"base_url must be an absolute http(s) URL, got {base_url[:200]!r}"
+            f"base_url must be an absolute http(s) URL, got {_shown(base_url)!r}"
         )
     if url.userinfo:
         raise ConfigurationError("base_url must not carry credentials; pass auth= instead")

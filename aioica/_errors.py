@@ -6,6 +6,8 @@ Every error aioica raises derives from :class:`ICAError`. Validation errors also
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Sequence
@@ -191,11 +193,50 @@ def parse_problem(response: httpx.Response) -> Problem | None:
     """Parse an RFC 7807 body leniently; ``None`` if the body is not a JSON object."""
     try:
         data: Any = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
     return from_dict(data, Problem)
+
+
+_CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
+
+
+def _request_secrets(request: httpx.Request) -> list[str]:
+    """The credential values ``request`` carried, longest first."""
+    found: set[str] = set()
+    for name in _CREDENTIAL_HEADERS:
+        for value in request.headers.get_list(name):
+            found.add(value)
+            scheme, _, rest = value.partition(" ")
+            rest = rest.strip()
+            if not rest:
+                continue
+            found.add(rest)
+            if scheme.lower() == "basic":
+                try:
+                    login = base64.b64decode(rest, validate=True).decode()
+                except (binascii.Error, ValueError):
+                    continue
+                found.add(login.partition(":")[2])
+            elif name == "cookie":
+                found.update(p.partition("=")[2].strip() for p in value.split(";"))
+    # Short values would redact ordinary words; real keys, tokens and passwords are longer.
+    return sorted((s for s in found if len(s) >= 6), key=len, reverse=True)
+
+
+def redact(text: str, request: httpx.Request | None) -> str:
+    """``text`` with every credential ``request`` carried replaced by ``***``.
+
+    Servers and proxies echo what they were sent (a problem detail naming the rejected key, an
+    HTML error page); none of it may reach a message.
+    """
+    if request is None:
+        return text
+    for secret in _request_secrets(request):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _snippet(response: httpx.Response) -> str:
@@ -230,6 +271,7 @@ def error_for_response(response: httpx.Response, *, path: str | None = None) -> 
     rid = _request_id(response, problem)
     if rid:
         message += f" [request id {rid}]"
+    message = redact(message, response.request)
     err = cls(message, response=response, problem=problem)
     if isinstance(err, RateLimitError):
         err.retry_after = parse_retry_after(response.headers.get("retry-after"))

@@ -22,10 +22,11 @@ from ._errors import (
     InvalidResponseError,
     RateLimitError,
     error_for_response,
+    redact,
 )
 from ._retry import RateGate, RetryPolicy, TokenBucket, parse_retry_after
 
-__all__ = ["Requester", "logger"]
+__all__ = ["Requester", "logger", "read_capped"]
 
 logger = logging.getLogger("aioica")
 
@@ -51,7 +52,7 @@ def _transport_error(
     exc: httpx.TransportError | httpx.DecodingError, request: httpx.Request
 ) -> APIError:
     where = f"{request.method} {request.url.path}"
-    detail = str(exc) or type(exc).__name__
+    detail = redact(str(exc), request) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
         return APITimeoutError(f"{where}: {kind} ({detail})", request=request)
@@ -212,7 +213,11 @@ class Requester:
         status: int | None = None
         response: httpx.Response | None = None
         try:
-            response = await self.client.send(request, auth=auth, stream=True)
+            # follow_redirects=False always: a caller's client may have it on, and httpx's own
+            # redirect handling keeps custom credential headers (X-API-Key) on other origins.
+            response = await self.client.send(
+                request, auth=auth, stream=True, follow_redirects=False
+            )
             try:
                 await self._read_capped(response)
             finally:
@@ -237,28 +242,55 @@ class Requester:
 
     async def _read_capped(self, response: httpx.Response) -> None:
         limit = self.max_response_bytes
+        where = f"{response.request.method} {response.request.url.path}"
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise InvalidResponseError(
-                f"{response.request.method} {response.request.url.path}: response of "
-                f"{int(declared)} bytes exceeds max_response_bytes={limit}",
+                f"{where}: response of {int(declared)} bytes exceeds max_response_bytes={limit}",
                 request=response.request,
                 response=response,
             )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise InvalidResponseError(
-                    f"{response.request.method} {response.request.url.path}: response body "
-                    f"exceeds max_response_bytes={limit}",
-                    request=response.request,
-                    response=response,
-                )
-            chunks.append(chunk)
-        # Hand the decoded body back to the response so .content / .json() work as usual.
+        encoding = response.headers.get("content-encoding", "")
+        if "," in encoding:
+            # Each extra layer multiplies what one network chunk decompresses to in one go.
+            raise InvalidResponseError(
+                f"{where}: refusing stacked Content-Encoding {encoding[:40]!r}",
+                request=response.request,
+                response=response,
+            )
+        if not await read_capped(response, limit):
+            raise InvalidResponseError(
+                f"{where}: response body exceeds max_response_bytes={limit}",
+                request=response.request,
+                response=response,
+            )
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bool:
+    """Read a streamed body of at most ``limit`` decoded bytes into ``response.content``.
+
+    Returns ``False`` (response closed, body not kept) when the body is larger.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    body = response.aiter_bytes()
+    async for chunk in body:
+        size += len(chunk)
+        if size > limit:
+            break
+        chunks.append(chunk)
+    else:
         response._content = b"".join(chunks)
+        return True
+    # Close the connection, then let httpx's generator chain run to its (immediate) end: a
+    # half-consumed async generator left to the garbage collector makes trio warn.
+    await response.aclose()
+    try:
+        async for _ in body:
+            pass
+    except Exception:
+        pass
+    return False
 
 
 def _has_request(exc: httpx.TransportError | httpx.DecodingError) -> bool:

@@ -29,6 +29,8 @@ __all__ = [
 
 MAX_PAGE_SIZE = 1000
 MAX_TOKEN_LENGTH = 2000
+MAX_QUERY_VALUE = 2048
+"""Longest URL-encoded filter value (``reference``, ``usertag``, ...)."""
 MAX_OFFSET_ROWS = 200_000
 """ICA serves at most this many rows through offset paging."""
 _MAX_ID_LENGTH = 1024
@@ -61,7 +63,15 @@ def path_segment(name: str, value: object) -> str:
         raise InvalidParameterError(name, f"is {len(value)} characters long (max {_MAX_ID_LENGTH})")
     if _CONTROL.search(value):
         raise InvalidParameterError(name, "must not contain control characters")
+    _encodable(name, value)
     return quote(value, safe="")
+
+
+def _encodable(name: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidParameterError(name, "is not valid Unicode (a lone surrogate)") from None
 
 
 def session_uuid(name: str, value: object) -> str:
@@ -82,8 +92,8 @@ def _number(name: str, value: object, low: int, high: int) -> int:
         raise InvalidParameterError(name, "must be an integer, got a bool")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*\d{1,9}\s*", value):
-        number = int(value)
+    elif isinstance(value, str) and (m := re.fullmatch(r"\s*([0-9]{1,9})\s*", value, re.ASCII)):
+        number = int(m.group(1))
     else:
         shown = repr(value) if len(repr(value)) <= 40 else type(value).__name__
         raise InvalidParameterError(name, f"must be an integer or a numeric string, got {shown}")
@@ -99,6 +109,7 @@ def _optional_str(name: str, value: object) -> str | None:
         raise InvalidParameterError(name, f"must be a string, got {type(value).__name__}")
     if _CONTROL.search(value):
         raise InvalidParameterError(name, "must not contain control characters")
+    _encodable(name, value)
     return value
 
 
@@ -190,6 +201,12 @@ def filters(**values: object) -> list[tuple[str, str]]:
     for name, value in values.items():
         text = _optional_str(name, value)
         if text is not None:
+            size = len(quote(text, safe=""))
+            if size > MAX_QUERY_VALUE:
+                # Five such values, a cursor and the path stay far below httpx's URL limit.
+                raise InvalidParameterError(
+                    name, f"is {size} characters once URL-encoded (max {MAX_QUERY_VALUE})"
+                )
             out.append((name, text))
     return out
 
