@@ -165,12 +165,12 @@ class Requester:
     async def _exchange(
         self, method: str, url: str, body: bytes | None, attempt: int
     ) -> httpx.Response:
-        headers = (
-            self.headers
-            if body is None
-            else {**self.headers, "Content-Type": "application/vnd.illumina.v3+json"}
-        )
-        request = self.client.build_request(method, url, headers=headers, content=body)
+        headers = self.headers if body is None else self._post_headers
+        if self._direct:
+            request = httpx.Request(method, url, headers=headers, extensions=self._timeout)
+        else:
+            request = self.client.build_request(method, url, headers=headers)
+        _set_body(request, body)
         # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
         auth: httpx.Auth | httpx._client.UseClientDefault | None = (
             self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
@@ -197,7 +197,8 @@ class Requester:
             if hop_body is None:
                 hop_headers.pop("content-type", None)
                 hop_headers.pop("content-length", None)
-            request = httpx.Request(hop_method, target, headers=hop_headers, content=hop_body)
+            request = httpx.Request(hop_method, target, headers=hop_headers)
+            _set_body(request, hop_body)
         if response.is_success:
             return response
         raise error_for_response(response)
@@ -291,6 +292,43 @@ async def read_capped(response: httpx.Response, limit: int) -> bool:
     except Exception:
         pass
     return False
+
+
+class _OneChunk(httpx.AsyncByteStream):
+    """A request body whose iterator is a plain object, not an async generator.
+
+    httpx's own body stream iterates with an async generator; when a request is cancelled while
+    its body is being sent, that generator is never closed and trio warns about it when it is
+    collected. A plain iterator has nothing to finalise.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __aiter__(self) -> _OneChunkIterator:
+        return _OneChunkIterator(self._body)
+
+
+class _OneChunkIterator:
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    def __aiter__(self) -> _OneChunkIterator:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._body is None:
+            raise StopAsyncIteration
+        body, self._body = self._body, None
+        return body
+
+
+def _set_body(request: httpx.Request, body: bytes | None) -> None:
+    if body is None:
+        return
+    request.headers["Content-Length"] = str(len(body))
+    request.stream = _OneChunk(body)
+    request._content = body  # already "read": auth flows that replay need not iterate it
 
 
 def _has_request(exc: httpx.TransportError | httpx.DecodingError) -> bool:
