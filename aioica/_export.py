@@ -7,6 +7,7 @@ request also passes the session-wide ``max_concurrency`` limit.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from anyio.abc import ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ._errors import InvalidParameterError, PaginationError
-from ._paging import next_token, page_items
+from ._paging import abandon, next_token, page_items
 from .models import (
     AnalysisQueryParameters,
     WorkflowSessionAnalysisV4,
@@ -164,21 +165,13 @@ class Export:
         if self._receive is not None:
             self._receive.close()
 
-    def __del__(self) -> None:
-        try:
-            if self._scope is not None:
-                self._scope.cancel()
-            if self._receive is not None:
-                self._receive.close()
-        except Exception:
-            pass
-
     async def __anext__(self) -> ExportRecord:
         if self._done:
             raise StopAsyncIteration
         if self._receive is None:
             send, self._receive = anyio.create_memory_object_stream[Any](self._concurrency)
             self._scope = anyio.CancelScope()
+            weakref.finalize(self, abandon, self._receive, self._scope)
             self._session._spawn(self._produce, send, self._scope)
         try:
             item = await self._receive.receive()
@@ -238,12 +231,18 @@ class Export:
                 tg.cancel_scope.cancel()
 
         seq = 0
-        async with anyio.create_task_group() as tg, self._listing.pages() as pages:
-            async for page in pages:
-                for ws in page_items(page):
-                    await window.acquire()
-                    tg.start_soon(work, seq, ws)
-                    seq += 1
+        async with anyio.create_task_group() as tg:
+            try:
+                async with self._listing.pages() as pages:
+                    async for page in pages:
+                        for ws in page_items(page):
+                            await window.acquire()
+                            tg.start_soon(work, seq, ws)
+                            seq += 1
+            except Exception as exc:
+                # Raised here, it would leave the group wrapped in an ExceptionGroup.
+                errors.append(exc)
+                tg.cancel_scope.cancel()
         if errors:
             raise errors[0]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Awaitable, Callable, Generator, Hashable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -72,6 +73,21 @@ def _with_items(page: T, items: list[Any]) -> T:
     return attrs.evolve(page, items=items)  # type: ignore[misc]
 
 
+def abandon(receive: MemoryObjectReceiveStream[Any], scope: anyio.CancelScope) -> None:
+    """Stop a producer whose consumer was dropped without ``aclose()`` (a loop left by
+    ``break`` or by an exception): its scope is cancelled and its stream closed.
+
+    Registered with ``weakref.finalize`` rather than ``__del__``: finalizers run before the
+    garbage collector finalises the stream itself, so the stream is closed, never reported as
+    leaked, even when consumer and stream die together in a reference cycle.
+    """
+    try:
+        scope.cancel()
+    except RuntimeError:  # the event loop is already gone
+        pass
+    receive.close()
+
+
 @attrs.define
 class _Failed:
     error: BaseException
@@ -116,17 +132,6 @@ class PageIterator(Generic[PageT]):
         if self._receive is not None:
             self._receive.close()
 
-    def __del__(self) -> None:
-        # A loop left with `break` and no aclose(): a closed receiving end stops the producer at
-        # its next hand-over instead of leaving it parked forever.
-        try:
-            if self._receive is not None:
-                self._receive.close()
-            if self._scope is not None:
-                self._scope.cancel()
-        except Exception:
-            pass
-
     async def __anext__(self) -> PageT:
         if self._done:
             raise StopAsyncIteration
@@ -155,6 +160,7 @@ class PageIterator(Generic[PageT]):
         send, receive = anyio.create_memory_object_stream[tuple[str | None, Any]](math.inf)
         self._receive = receive
         self._scope = anyio.CancelScope()
+        weakref.finalize(self, abandon, receive, self._scope)
         produce = _produce_offset if p.params.offset_mode else _produce_cursor
         p.session._spawn(produce, p, send, self._scope, self._credits)
 

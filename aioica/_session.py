@@ -108,7 +108,8 @@ class Session:
         rate_limit: optional average requests per second for the whole session.
         prefetch: pages fetched ahead of an iterating consumer (default 1).
         transport: ``"auto"`` (aiohttp-backed on asyncio when installed, else pooled httpx),
-            ``"aiohttp"`` or ``"httpx"``.
+            ``"aiohttp"``, ``"httpx"``, or an ``httpx.AsyncBaseTransport`` to use as is (an
+            ``httpx.ASGITransport`` for an in-process server, say).
         follow_redirects: follow 3xx answers; credentials never follow a hop to another origin.
         allow_insecure_http: allow plain ``http`` to a non-loopback host.
         verify: TLS verification (``True``, a CA bundle path or an ``ssl.SSLContext``).
@@ -127,7 +128,7 @@ class Session:
         retry: RetryPolicy = DEFAULT_RETRY,
         rate_limit: float | None = None,
         prefetch: int = 1,
-        transport: str = "auto",
+        transport: str | httpx.AsyncBaseTransport = "auto",
         follow_redirects: bool = False,
         allow_insecure_http: bool = False,
         verify: Any = True,
@@ -146,9 +147,14 @@ class Session:
             )
         if not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be an aioica.RetryPolicy")
-        if transport not in ("auto", "aiohttp", "httpx"):
+        if not isinstance(transport, httpx.AsyncBaseTransport) and transport not in (
+            "auto",
+            "aiohttp",
+            "httpx",
+        ):
             raise ConfigurationError(
-                f"transport must be 'auto', 'aiohttp' or 'httpx', got {transport!r}"
+                "transport must be 'auto', 'aiohttp', 'httpx' or an httpx.AsyncBaseTransport, "
+                f"got {transport!r}"
             )
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
             raise ConfigurationError(f"prefetch must be an integer >= 0, got {prefetch!r}")
@@ -167,7 +173,13 @@ class Session:
         self.prefetch = prefetch
         self.auth = auth
         self.transport_kind = transport
-        self.transport_name = "caller's client" if http_client is not None else transport
+        self.transport_name = (
+            "caller's client"
+            if http_client is not None
+            else transport
+            if isinstance(transport, str)
+            else type(transport).__name__
+        )
         self._verify = verify
         self._trust_env = trust_env
         self._follow_redirects = follow_redirects
@@ -233,14 +245,16 @@ class Session:
         if self._client is None:
             from ._transport import build_transport, tune_client
 
-            transport, name = build_transport(
-                kind=self.transport_kind,  # type: ignore[arg-type]
-                max_connections=self.max_concurrency,
-                timeout=self.timeout,
-                verify=self._verify,
-                trust_env=self._trust_env,
-            )
-            self.transport_name = name
+            if isinstance(self.transport_kind, httpx.AsyncBaseTransport):
+                transport = self.transport_kind
+            else:
+                transport, self.transport_name = build_transport(
+                    kind=self.transport_kind,  # type: ignore[arg-type]
+                    max_connections=self.max_concurrency,
+                    timeout=self.timeout,
+                    verify=self._verify,
+                    trust_env=self._trust_env,
+                )
             self._client = httpx.AsyncClient(
                 transport=transport,
                 timeout=self.timeout,

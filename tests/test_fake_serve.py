@@ -58,7 +58,7 @@ async def test_fixtures(ica_fake: FakeICA, ica_fake_url: str) -> None:
         over_tcp = (await c.get(ica_fake_url + WS)).json()
     assert in_process == over_tcp
     assert len(ica_fake.dataset.session_ids("demo-project")) == 25
-    assert ica_fake.base_url == "http://fake/ica/rest"
+    assert ica_fake.base_url == "http://localhost/ica/rest"
     assert ica_fake.app is ica_fake
 
 

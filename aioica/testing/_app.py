@@ -15,7 +15,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, unquote
 
 import anyio
@@ -24,6 +24,9 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from ._dataset import V3_TO_V4, V4_STATUSES, AnalysisRecord, Dataset, SessionRecord, iso
 from ._faults import Counters, Faults
+
+if TYPE_CHECKING:
+    from .._session import Session
 
 __all__ = ["DEFAULT_API_KEY", "FakeICA"]
 
@@ -268,8 +271,24 @@ class FakeICA:
 
     @property
     def base_url(self) -> str:
-        """The base URL to use with the in-process transport."""
-        return "http://fake" + self.base_path
+        """The base URL to use with the in-process transport.
+
+        The host is a loopback name (the in-process transport ignores it), so a Session accepts
+        the plain-http URL as it accepts one to a local server.
+        """
+        return "http://localhost" + self.base_path
+
+    def session(self, **kwargs: Any) -> Session:
+        """An :class:`aioica.Session` on this fake, in process, authenticated with the API key.
+
+        Keyword arguments go to the Session (``max_concurrency``, ``retry``, ...).
+        """
+        from .. import ApiKeyAuth
+        from .. import Session as _Session
+
+        kwargs.setdefault("auth", ApiKeyAuth(self.api_key))
+        kwargs.setdefault("base_url", self.base_url)
+        return _Session(transport=httpx.ASGITransport(app=self), **kwargs)
 
     def http_client(self, *, authenticated: bool = True, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` wired to this fake in process (API key header by default)."""
