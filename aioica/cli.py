@@ -405,7 +405,7 @@ def build_parser(prog: str = "aioica", secrets: Sequence[str] = ()) -> argparse.
 
     fake = commands.add_parser(
         "fake-server",
-        help="serve a fake ICA on a local port (see: aioica fake-server --help)",
+        help="serve a fake ICA on a local port, to try aioica without an account",
         add_help=False,
         secrets=secrets,
     )
@@ -449,17 +449,12 @@ class _Bar(Protocol):
 
     def set_total(self, total: int | None) -> None: ...
 
-    def stop(self) -> None: ...
-
 
 class _NoBar:
     def advance(self, n: int = 1) -> None:
         pass
 
     def set_total(self, total: int | None) -> None:
-        pass
-
-    def stop(self) -> None:
         pass
 
 
@@ -471,7 +466,6 @@ class _Runtime:
         self.secrets = list(secrets)
         self.interrupted = False
         self.base_url = args.base_url or env_base_url() or None
-        self.out_path: str | None = None
 
     # settings
 
@@ -620,8 +614,14 @@ _ID_FULL = 36
 def _rows(kind: str, item: dict[str, Any]) -> list[list[Any]]:
     """The table cells of one wire-shaped item (some items make several rows)."""
     if kind == "sessions":
-        return [[item.get("id"), item.get("status"), _when(item.get("startDate")),
-                 item.get("userReference")]]  # fmt: skip
+        return [
+            [
+                item.get("id"),
+                item.get("status"),
+                _when(item.get("startDate")),
+                item.get("userReference"),
+            ]
+        ]
     if kind == "analyses":
         a = item.get("analysis") or {}
         return [[a.get("id"), a.get("status"), _when(a.get("startDate")), a.get("userReference")]]
@@ -629,15 +629,23 @@ def _rows(kind: str, item: dict[str, Any]) -> list[list[Any]]:
         data = item.get("analysisData") or []
         if not data:
             return [[item.get("code"), "-", "-"]]
-        return [[item.get("code"), d.get("dataType"), d.get("name") or d.get("dataId")]
-                for d in data]  # fmt: skip
+        return [
+            [item.get("code"), d.get("dataType"), d.get("name") or d.get("dataId")] for d in data
+        ]
     if kind == "configurations":
         values = item.get("values")
         return [[item.get("name"), ", ".join(map(str, values)) if values else "-"]]
     ws = item.get("workflowSession") or {}
-    return [[ws.get("id"), ws.get("status"), _count(item.get("inputs")),
-             _count(item.get("configurations")), _count(item.get("analyses")),
-             ws.get("userReference")]]  # fmt: skip
+    return [
+        [
+            ws.get("id"),
+            ws.get("status"),
+            _count(item.get("inputs")),
+            _count(item.get("configurations")),
+            _count(item.get("analyses")),
+            ws.get("userReference"),
+        ]
+    ]
 
 
 class _Writer:
@@ -846,7 +854,6 @@ def _open_output(path: str | None) -> Iterator[Any]:
 
 
 async def _export_into(
-    rt: _Runtime,
     ica: Session,
     project: str,
     writer: _Writer,
@@ -899,7 +906,6 @@ async def _cmd_export(rt: _Runtime) -> int:
             ) as bar:
                 bar.set_total(total)
                 sessions, analyses = await _export_into(
-                    rt,
                     ica,
                     project,
                     writer,
@@ -959,7 +965,6 @@ async def _cmd_demo(rt: _Runtime) -> int:
                 ) as bar:
                     bar.set_total(args.sessions)
                     sessions, analyses = await _export_into(
-                        rt,
                         ica,
                         DEMO_PROJECT,
                         writer,
@@ -1127,6 +1132,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "aioica") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     secrets = _argv_secrets(argv) + _env_secrets()
     parser = build_parser(prog, secrets)
+    if not argv:
+        parser.print_help()
+        return EXIT_USAGE
     try:
         args, extra = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help, --version or a usage error (already printed)
