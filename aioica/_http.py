@@ -96,7 +96,7 @@ class Requester:
     async def send(
         self,
         method: str,
-        url: str,
+        url: httpx.URL,
         *,
         body: bytes | None = None,
         retry: RetryPolicy | None = None,
@@ -152,7 +152,7 @@ class Requester:
         return policy.backoff(attempt)
 
     async def _attempt(
-        self, method: str, url: str, body: bytes | None, attempt: int
+        self, method: str, url: httpx.URL, body: bytes | None, attempt: int
     ) -> httpx.Response:
         await self.gate.wait()
         if self.bucket is not None:
@@ -163,7 +163,7 @@ class Requester:
             return await self._exchange(method, url, body, attempt)
 
     async def _exchange(
-        self, method: str, url: str, body: bytes | None, attempt: int
+        self, method: str, url: httpx.URL, body: bytes | None, attempt: int
     ) -> httpx.Response:
         headers = self.headers if body is None else self._post_headers
         if self._direct:

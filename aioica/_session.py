@@ -34,6 +34,7 @@ from ._params import (
     session_uuid,
 )
 from ._retry import DEFAULT_RETRY, RateGate, RetryPolicy, TokenBucket
+from ._transport import url_builder
 from ._version import __version__
 from .models import (
     AnalysisQueryParameters,
@@ -161,6 +162,7 @@ class Session:
         self.base_url = check_base_url(
             base_url or DEFAULT_BASE_URL, allow_insecure_http=allow_insecure_http
         )
+        self._url = url_builder(self.base_url)
         self.max_concurrency = _positive("max_concurrency", max_concurrency)
         self.timeout = (
             timeout
@@ -344,9 +346,7 @@ class Session:
         retry: RetryPolicy | None,
     ) -> tuple[Any, httpx.Response]:
         requester = self._open()
-        url = self.base_url + path
-        if query:
-            url += "?" + urlencode(query, quote_via=quote)
+        url = self._url(path, urlencode(query, quote_via=quote) if query else None)
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         response = await requester.send(method, url, body=content, retry=retry)
         data = decode_json(response, what=model.__name__ if model is not None else "object")

@@ -526,6 +526,36 @@ def _classify_foreign(exc: BaseException) -> ErrorKind | None:
     return None
 
 
+# -- URLs ------------------------------------------------------------------------------------------
+
+
+def url_builder(base_url: str) -> Callable[[str, str | None], httpx.URL]:
+    """A function joining ``base_url`` with an already percent-encoded path and query.
+
+    ``httpx.URL(text)`` re-validates every character of the URL (tens of microseconds, a
+    visible share of a request's CPU at bulk concurrency). aioica's paths and queries are built
+    from percent-encoded pieces only, so the parsed form of the base can be reused and just the
+    path and query replaced. Falls back to plain parsing if httpx's URL internals change.
+    """
+    base = httpx.URL(base_url)
+    # internals: httpx keeps the parsed URL as a NamedTuple in ``URL._uri_reference``.
+    ref = getattr(base, "_uri_reference", None)
+    if not (isinstance(ref, tuple) and hasattr(ref, "_replace") and hasattr(ref, "path")):
+
+        def parse(path: str, query: str | None) -> httpx.URL:
+            return httpx.URL(base_url + path + (f"?{query}" if query else ""))
+
+        return parse
+    prefix = ref.path.rstrip("/")
+
+    def build(path: str, query: str | None) -> httpx.URL:
+        url = httpx.URL.__new__(httpx.URL)
+        url._uri_reference = ref._replace(path=prefix + path, query=query or None)
+        return url
+
+    return build
+
+
 # -- client tuning -------------------------------------------------------------------------------
 
 

@@ -19,11 +19,14 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import anyio
 import httpcore
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aioica import _transport
 from aioica._transport import (
@@ -32,6 +35,7 @@ from aioica._transport import (
     build_transport,
     classify_transport_error,
     tune_client,
+    url_builder,
 )
 
 aiohttp = pytest.importorskip("aiohttp")
@@ -684,3 +688,36 @@ async def test_session_connection_errors_are_api_connection_errors(kind: str) ->
                 assert not isinstance(info.value, aioica.APITimeoutError)
     finally:
         srv.close()
+
+
+# -- URL building (relies on httpx.URL internals: these tests fail loudly if they change) ------
+
+
+def test_url_builder_uses_httpx_internals_it_expects() -> None:
+    ref = httpx.URL("https://ica.illumina.com/ica/rest")._uri_reference
+    assert isinstance(ref, tuple)
+    assert ref._fields == ("scheme", "userinfo", "host", "port", "path", "query", "fragment")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    base=st.sampled_from(
+        ["https://ica.illumina.com/ica/rest", "http://127.0.0.1:8765/ica/rest/", "http://[::1]:1/x"]
+    ),
+    segment=st.text(min_size=1, max_size=40),
+    query=st.lists(
+        st.tuples(st.sampled_from(["pageToken", "pageSize", "sort", "status"]), st.text()),
+        max_size=4,
+    ),
+)
+def test_url_builder_matches_httpx_parsing(
+    base: str, segment: str, query: list[tuple[str, str]]
+) -> None:
+    path = f"/api/projects/{quote(segment, safe='')}/workflowSessions:search"
+    encoded = urlencode(query, quote_via=quote) if query else None
+    fast = url_builder(base)(path, encoded)
+    slow = httpx.URL(base.rstrip("/") + path + (f"?{encoded}" if encoded else ""))
+    assert fast == slow
+    assert fast.raw_path == slow.raw_path
+    assert str(fast) == str(slow)
+    assert list(fast.params.multi_items()) == list(slow.params.multi_items())
