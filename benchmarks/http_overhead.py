@@ -1,9 +1,10 @@
 """Client CPU per request at bulk concurrency: aioica's transports vs httpx defaults vs libica.
 
-The fake ICA runs in a separate process (its CPU does not count) on loopback TCP and answers
-every request after a fixed latency (20 ms). Each client sends N ``POST …/analyses:search``
-requests, 32 in flight, parses the JSON and builds no models; CPU is ``time.process_time()``
-over the request span only (after a warm-up that opens the connections).
+The fake ICA (aioica.testing) runs in a separate process (its CPU does not count) on loopback
+TCP and answers every request after a fixed latency (20 ms). Each client sends N
+``POST …/analyses:search`` requests, 32 in flight, parses the JSON and builds no models; CPU
+is ``time.process_time()`` over the request span only (after a warm-up that opens the
+connections).
 
     .venv/bin/python benchmarks/http_overhead.py            # N=1000, 32 in flight, 20 ms
     .venv/bin/python benchmarks/http_overhead.py -n 3000 --concurrency 64
@@ -14,95 +15,66 @@ Needs the ``bench`` extra (aiohttp, libica); trio rows need trio. Figures: bench
 from __future__ import annotations
 
 import argparse
-import gzip
+import contextlib
 import json
-import multiprocessing
-import socket
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 
-PROJECT = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
-SESSION = "6fa459ea-ee8a-3ca4-894e-db77e160355e"
-PATH = f"/ica/rest/api/projects/{PROJECT}/workflowSessions/{SESSION}/analyses:search"
-KEY = "benchmark-key"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._server import API_KEY, fake_server
+
+PROJECT = "demo-project"
+SESSION = ""  # chosen once the fake runs (start_server)
+PATH = ""
+KEY = API_KEY
 ACCEPT = "application/vnd.illumina.v3+json"
 BOUND_ASYNCIO_MS = 0.5
 BOUND_TRIO_MS = 1.0
 
 
-def _page(items: int) -> bytes:
-    analyses = [
-        {
-            "analysis": {
-                "id": str(uuid.UUID(int=i + 1)),
-                "timeCreated": "2024-05-01T10:00:00Z",
-                "timeModified": "2024-05-01T12:00:00Z",
-                "ownerId": str(uuid.UUID(int=7)),
-                "tenantId": str(uuid.UUID(int=8)),
-                "reference": f"run-{i}-analysis",
-                "userReference": f"sample-{i}",
-                "status": "SUCCEEDED",
-                "tags": {"technicalTags": ["bench"], "userTags": [], "referenceTags": []},
-            },
-            "orchestrationStatus": "SUCCEEDED",
-        }
-        for i in range(items)
-    ]
-    return json.dumps({"items": analyses, "nextPageToken": None, "remainingRecords": 0}).encode()
+# -- the server (the fake ICA, in its own process) --------------------------------------------
 
 
-# -- the server (own process) --------------------------------------------------------------------
+@contextlib.contextmanager
+def start_server(latency: float, items: int) -> Iterator[str]:
+    """The fake ICA in its own process (its CPU is not the client's); yields its base URL.
 
-
-def _serve(port_box: Any, latency: float, items: int) -> None:
-    from aiohttp import web
-
-    body = _page(items)
-    gz = gzip.compress(body)
-
-    async def handle(request: web.Request) -> web.Response:
-        await request.read()
-        await anyio.sleep(latency)
-        headers = {"Content-Type": ACCEPT}
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
-            headers["Content-Encoding"] = "gzip"
-            return web.Response(body=gz, headers=headers)
-        return web.Response(body=body, headers=headers)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port_box.value = sock.getsockname()[1]
-    web.run_app(app, sock=sock, print=None, handle_signals=False, backlog=1024)
-
-
-def start_server(latency: float, items: int) -> tuple[multiprocessing.Process, str]:
-    """The fake server in its own process; returns it and its base URL."""
-    box = multiprocessing.Value("i", 0)
-    proc = multiprocessing.Process(target=_serve, args=(box, latency, items), daemon=True)
-    proc.start()
-    deadline = time.monotonic() + 20
-    while box.value == 0 or not _listening(box.value):
-        if time.monotonic() > deadline or not proc.is_alive():
-            raise RuntimeError("the benchmark server did not start")
-        time.sleep(0.05)
-    return proc, f"http://127.0.0.1:{box.value}/ica/rest"
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+    Picks a workflow session with about ``items`` orchestrated analyses, so every
+    ``analyses:search`` answer carries a realistic page of that size.
+    """
+    global SESSION, PATH
+    with fake_server(sessions=200, analyses=items, latency_ms=latency * 1000) as base:
+        headers = {"X-API-Key": KEY, "Accept": ACCEPT}
+        page = httpx.post(
+            f"{base}/api/projects/{PROJECT}/workflowSessions:search?pageSize=200",
+            headers=headers,
+            json={},
+            timeout=30,
+        ).json()
+        best, size = None, -1
+        for ws in page["items"]:
+            found = httpx.post(
+                f"{base}/api/projects/{PROJECT}/workflowSessions/{ws['id']}/analyses:search",
+                headers=headers,
+                json={},
+                timeout=30,
+            ).json()["items"]
+            if abs(len(found) - items) < abs(size - items):
+                best, size = ws["id"], len(found)
+        assert best is not None
+        SESSION = best
+        PATH = f"/ica/rest/api/projects/{PROJECT}/workflowSessions/{SESSION}/analyses:search"
+        print(f"fake ICA at {base}; session {SESSION} has {size} analyses", file=sys.stderr)
+        yield base
 
 
 # -- drivers --------------------------------------------------------------------------------------
@@ -265,7 +237,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n, conc, skip = args.n, args.concurrency, set(filter(None, args.skip.split(",")))
 
-    proc, base = start_server(args.latency, args.items)
     rows: list[dict[str, Any]] = []
 
     def add(
@@ -277,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {rows[-1]['client']:<40} {backend:<8} {rows[-1]['cpu_ms']:.3f} ms", file=sys.stderr
         )
 
-    try:
+    with start_server(args.latency, args.items) as base:
         for kind in ("auto", "httpx"):
             if "session" not in skip:
                 add(
@@ -320,9 +291,6 @@ def main(argv: list[str] | None = None) -> int:
             add(
                 f"libica {conc} threads", "threads", bench_libica(base, n, conc, models=False), None
             )
-    finally:
-        proc.terminate()
-        proc.join(5)
 
     libica = next((r["cpu_ms"] for r in rows if r["client"].startswith("libica")), None)
     print(
