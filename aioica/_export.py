@@ -7,18 +7,16 @@ request also passes the session-wide ``max_concurrency`` limit.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
 from anyio.abc import ObjectSendStream
-from anyio.streams.memory import MemoryObjectReceiveStream
 
+from ._background import BackgroundIterator
 from ._errors import InvalidParameterError, PaginationError
-from ._paging import abandon, next_token, page_items
+from ._paging import next_token, page_items
 from .models import (
     AnalysisQueryParameters,
     WorkflowSessionAnalysisV4,
@@ -66,11 +64,6 @@ class ExportRecord:
         return out
 
 
-@attrs.define
-class _Failed:
-    error: BaseException
-
-
 async def _gather(calls: list[Callable[[], Awaitable[None]]]) -> None:
     """Run calls concurrently; re-raise the first failure as itself (not an ExceptionGroup)."""
     if len(calls) == 1:
@@ -92,7 +85,7 @@ async def _gather(calls: list[Callable[[], Awaitable[None]]]) -> None:
         raise errors[0]
 
 
-class Export:
+class Export(BackgroundIterator[ExportRecord]):
     """Async iterator of :class:`ExportRecord`; see :meth:`Session.export_workflow_sessions`.
 
     Close it (``async with`` or ``aclose()``) when leaving early: that cancels every in-flight
@@ -123,7 +116,7 @@ class Export:
             isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
         ):
             raise InvalidParameterError("concurrency", "must be an integer >= 1")
-        self._session = session
+        super().__init__(session, concurrency or session.max_concurrency)
         self._project_id = project_id
         self._include = tuple(p for p in PARTS if p in include)
         self._concurrency = concurrency or session.max_concurrency
@@ -138,68 +131,18 @@ class Export:
             retry=retry,
             raw=raw,
         )
-        self._receive: MemoryObjectReceiveStream[Any] | None = None
-        self._scope: anyio.CancelScope | None = None
-        self._done = False
         self.sessions_done = 0
-
-    def __aiter__(self) -> Export:
-        return self
-
-    async def __aenter__(self) -> Export:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Cancel the listing and every per-session request in flight."""
-        self._done = True
-        if self._scope is not None:
-            self._scope.cancel()
-        if self._receive is not None:
-            self._receive.close()
+        await super().aclose()
 
     async def __anext__(self) -> ExportRecord:
-        if self._done:
-            raise StopAsyncIteration
-        if self._receive is None:
-            send, self._receive = anyio.create_memory_object_stream[Any](self._concurrency)
-            self._scope = anyio.CancelScope()
-            weakref.finalize(self, abandon, self._receive, self._scope)
-            self._session._spawn(self._produce, send, self._scope)
-        try:
-            item = await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            self._done = True
-            raise StopAsyncIteration from None
-        if isinstance(item, _Failed):
-            await self.aclose()
-            raise item.error
+        record = await self._receive()
         self.sessions_done += 1
-        return item  # type: ignore[no-any-return]
+        return record
 
-    async def _produce(self, send: ObjectSendStream[Any], scope: anyio.CancelScope) -> None:
-        with scope:
-            async with send:
-                try:
-                    await self._run(send)
-                except anyio.get_cancelled_exc_class():
-                    raise
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    return
-                except Exception as exc:
-                    try:
-                        await send.send(_Failed(exc))
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        pass
-
-    async def _run(self, send: ObjectSendStream[Any]) -> None:
+    async def _produce(self, send: ObjectSendStream[Any]) -> None:
         # Ordered mode keeps finished records until their turn: the window bounds that buffer.
         window = anyio.Semaphore(self._concurrency * (2 if self._ordered else 1))
         active = anyio.CapacityLimiter(self._concurrency)

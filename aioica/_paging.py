@@ -1,25 +1,23 @@
 """Paginators: one call that can be awaited (one page) or iterated (every item, every page).
 
-Look-ahead runs in a producer task owned by the :class:`~aioica.Session`'s task group, never in
-an async generator: leaving a loop early, an exception or a cancellation must be able to stop
-the producer from any task, which an async generator owning a task group cannot do.
+Look-ahead runs in a producer task owned by the :class:`~aioica.Session`'s task group (see
+``_background``); the number of pages it may fetch ahead is bounded by credits, one per page the
+consumer asks for.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-import weakref
 from collections.abc import Awaitable, Callable, Generator, Hashable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 import attrs
 import httpx
 from anyio.abc import ObjectSendStream
-from anyio.streams.memory import MemoryObjectReceiveStream
 
+from ._background import BackgroundIterator, Closing, Failed
 from ._errors import ICAError, InvalidParameterError, PaginationError
 from ._params import MAX_OFFSET_ROWS, PageParams
 
@@ -73,27 +71,7 @@ def _with_items(page: T, items: list[Any]) -> T:
     return attrs.evolve(page, items=items)  # type: ignore[misc]
 
 
-def abandon(receive: MemoryObjectReceiveStream[Any], scope: anyio.CancelScope) -> None:
-    """Stop a producer whose consumer was dropped without ``aclose()`` (a loop left by
-    ``break`` or by an exception): its scope is cancelled and its stream closed.
-
-    Registered with ``weakref.finalize`` rather than ``__del__``: finalizers run before the
-    garbage collector finalises the stream itself, so the stream is closed, never reported as
-    leaked, even when consumer and stream die together in a reference cycle.
-    """
-    try:
-        scope.cancel()
-    except RuntimeError:  # the event loop is already gone
-        pass
-    receive.close()
-
-
-@attrs.define
-class _Failed:
-    error: BaseException
-
-
-class PageIterator(Generic[PageT]):
+class PageIterator(BackgroundIterator[tuple[str | None, Any]], Generic[PageT]):
     """Async iterator over pages, with look-ahead. Close it (``aclose()`` or ``async with``).
 
     ``resume_token`` is the cursor that fetches the next page not yet yielded (``None`` once the
@@ -101,192 +79,122 @@ class PageIterator(Generic[PageT]):
     """
 
     def __init__(self, paginator: Paginator[PageT, Any]) -> None:
+        # Unbounded buffer, bounded by credits: at most prefetch + 1 pages exist ahead of the
+        # consumer, and with prefetch=0 nothing is fetched until asked for.
+        super().__init__(paginator.session, math.inf)
         self._p = paginator
-        self._receive: MemoryObjectReceiveStream[tuple[str | None, Any]] | None = None
         self._credits = anyio.Semaphore(paginator.prefetch)
-        self._scope: anyio.CancelScope | None = None
-        self._done = False
-        self._pending_token: str | None = paginator.params.page_token
         self.resume_token: str | None = paginator.params.page_token
         self.pages_yielded = 0
 
-    def __aiter__(self) -> PageIterator[PageT]:
-        return self
-
-    async def __aenter__(self) -> PageIterator[PageT]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop the look-ahead: cancel in-flight page requests and release the buffer."""
-        self._done = True
-        if self._scope is not None:
-            self._scope.cancel()
-        if self._receive is not None:
-            self._receive.close()
-
     async def __anext__(self) -> PageT:
-        if self._done:
-            raise StopAsyncIteration
-        if self._receive is None:
-            self._start()
-        assert self._receive is not None
         # One credit per page asked for: the producer never runs more than `prefetch` ahead.
         self._credits.release()
         try:
-            token, item = await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            self._done = True
+            token, page = await self._receive()
+        except StopAsyncIteration:
             self.resume_token = None
-            raise StopAsyncIteration from None
-        if isinstance(item, _Failed):
-            await self.aclose()
-            raise item.error
+            raise
         self.resume_token = token
         self.pages_yielded += 1
-        return item  # type: ignore[no-any-return]
+        return page  # type: ignore[no-any-return]
 
-    def _start(self) -> None:
-        p = self._p
-        # Unbounded buffer, bounded by credits: at most prefetch + 1 pages exist ahead of the
-        # consumer, and with prefetch=0 nothing is fetched until asked for.
-        send, receive = anyio.create_memory_object_stream[tuple[str | None, Any]](math.inf)
-        self._receive = receive
-        self._scope = anyio.CancelScope()
-        weakref.finalize(self, abandon, receive, self._scope)
-        produce = _produce_offset if p.params.offset_mode else _produce_cursor
-        p.session._spawn(produce, p, send, self._scope, self._credits)
-
-
-async def _guard(
-    send: ObjectSendStream[tuple[str | None, Any]],
-    scope: anyio.CancelScope,
-    body: Callable[[], Awaitable[None]],
-) -> None:
-    with scope:
-        async with send:
-            try:
-                await body()
-            except anyio.get_cancelled_exc_class():
-                raise
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                return
-            except Exception as exc:
-                # Errors travel to the consumer: raising here would tear down the session's
-                # task group and with it the caller's own code.
-                try:
-                    await send.send((None, _Failed(exc)))
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    pass
+    async def _produce(self, send: ObjectSendStream[Any]) -> None:
+        produce = _produce_offset if self._p.params.offset_mode else _produce_cursor
+        await produce(self._p, send, self._credits)
 
 
 async def _produce_cursor(
-    p: Paginator[Any, Any],
-    send: ObjectSendStream[tuple[str | None, Any]],
-    scope: anyio.CancelScope,
-    credits: anyio.Semaphore,
+    p: Paginator[Any, Any], send: ObjectSendStream[Any], credits: anyio.Semaphore
 ) -> None:
-    async def body() -> None:
-        params = p.params
-        seen: set[str] = set()
-        if params.page_token:
-            seen.add(params.page_token)
-        fetched = 0
-        while True:
-            await credits.acquire()
-            page = await p.fetch(params)
-            items = page_items(page)
-            fetched += len(items)
-            token = next_token(page)
-            await send.send((params.page_token, page))
-            if token is None or (p.max_items is not None and fetched >= p.max_items):
-                return
-            if token in seen:
-                raise PaginationError(
-                    f"the server returned cursor {token[:40]!r}... a second time; stopping "
-                    "instead of looping forever"
-                )
-            seen.add(token)
-            params = attrs.evolve(params, page_token=token)
-
-    await _guard(send, scope, body)
+    params = p.params
+    seen: set[str] = set()
+    if params.page_token:
+        seen.add(params.page_token)
+    fetched = 0
+    while True:
+        await credits.acquire()
+        page = await p.fetch(params)
+        fetched += len(page_items(page))
+        token = next_token(page)
+        await send.send((params.page_token, page))
+        if token is None or (p.max_items is not None and fetched >= p.max_items):
+            return
+        if token in seen:
+            raise PaginationError(
+                f"the server returned cursor {token[:40]!r}... a second time; stopping "
+                "instead of looping forever"
+            )
+        seen.add(token)
+        params = attrs.evolve(params, page_token=token)
 
 
 async def _produce_offset(
-    p: Paginator[Any, Any],
-    send: ObjectSendStream[tuple[str | None, Any]],
-    scope: anyio.CancelScope,
-    credits: anyio.Semaphore,
+    p: Paginator[Any, Any], send: ObjectSendStream[Any], credits: anyio.Semaphore
 ) -> None:
-    async def body() -> None:
-        params = p.params
-        start = params.page_offset or 0
-        size = params.page_size or DEFAULT_ITERATION_PAGE_SIZE
-        await credits.acquire()
-        first = await p.fetch(attrs.evolve(params, page_offset=start, page_size=size))
-        seen: set[Hashable] = set()
-        await send.send((None, _dedup(first, seen)))
-        total = _field(first, "totalItemCount", "total_item_count")
-        if len(page_items(first)) < size:
+    params = p.params
+    start = params.page_offset or 0
+    size = params.page_size or DEFAULT_ITERATION_PAGE_SIZE
+    await credits.acquire()
+    first = await p.fetch(attrs.evolve(params, page_offset=start, page_size=size))
+    seen: set[Hashable] = set()
+    await send.send((None, _dedup(first, seen)))
+    total = _field(first, "totalItemCount", "total_item_count")
+    if len(page_items(first)) < size:
+        return
+    if not isinstance(total, int):
+        # Without a total the pages can only be walked one after another.
+        offset = start + size
+        while offset < MAX_OFFSET_ROWS:
+            await credits.acquire()
+            page = await p.fetch(attrs.evolve(params, page_offset=offset, page_size=size))
+            await send.send((None, _dedup(page, seen)))
+            if len(page_items(page)) < size:
+                return
+            offset += size
+        _warn_cap(None)
+        return
+    end = total
+    if p.max_items is not None:
+        end = min(end, start + p.max_items)
+    if end > MAX_OFFSET_ROWS:
+        _warn_cap(total)
+        end = MAX_OFFSET_ROWS
+    offsets = list(range(start + size, end, size))
+    results: dict[int, Any] = {}
+    ready: dict[int, anyio.Event] = {o: anyio.Event() for o in offsets}
+    slots = anyio.Semaphore(max(_OFFSET_WINDOW_MIN, p.prefetch))
+
+    async def fetch_one(offset: int) -> None:
+        try:
+            page = attrs.evolve(params, page_offset=offset, page_size=size)
+            results[offset] = await p.fetch(page)
+        except Exception as exc:
+            results[offset] = Failed(exc)
+        ready[offset].set()
+
+    async def launcher() -> None:
+        for offset in offsets:
+            await slots.acquire()
+            tg.start_soon(fetch_one, offset)
+
+    # Pages after the first are independent: a window of them is fetched concurrently and
+    # handed on in order.
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(launcher)
+        for offset in offsets:
+            await ready[offset].wait()
+            result = results.pop(offset)
+            slots.release()
+            if isinstance(result, Failed):
+                tg.cancel_scope.cancel()
+                error = result.error
+                break
+            await credits.acquire()
+            await send.send((None, _dedup(result, seen)))
+        else:
             return
-        if not isinstance(total, int):
-            # Without a total the pages can only be walked one after another.
-            offset = start + size
-            while offset < MAX_OFFSET_ROWS:
-                await credits.acquire()
-                page = await p.fetch(attrs.evolve(params, page_offset=offset, page_size=size))
-                await send.send((None, _dedup(page, seen)))
-                if len(page_items(page)) < size:
-                    return
-                offset += size
-            _warn_cap(None)
-            return
-        end = total
-        if p.max_items is not None:
-            end = min(end, start + p.max_items)
-        if end > MAX_OFFSET_ROWS:
-            _warn_cap(total)
-            end = MAX_OFFSET_ROWS
-        offsets = list(range(start + size, end, size))
-        window = max(_OFFSET_WINDOW_MIN, p.prefetch)
-        results: dict[int, Any] = {}
-        ready: dict[int, anyio.Event] = {o: anyio.Event() for o in offsets}
-        slots = anyio.Semaphore(window)
-
-        async def fetch_one(offset: int) -> None:
-            try:
-                results[offset] = await p.fetch(
-                    attrs.evolve(params, page_offset=offset, page_size=size)
-                )
-            except Exception as exc:
-                results[offset] = _Failed(exc)
-            ready[offset].set()
-
-        async with anyio.create_task_group() as tg:
-
-            async def launcher() -> None:
-                for offset in offsets:
-                    await slots.acquire()
-                    tg.start_soon(fetch_one, offset)
-
-            tg.start_soon(launcher)
-            for offset in offsets:
-                await ready[offset].wait()
-                result = results.pop(offset)
-                slots.release()
-                if isinstance(result, _Failed):
-                    raise result.error
-                await credits.acquire()
-                await send.send((None, _dedup(result, seen)))
-
-    await _guard(send, scope, body)
+    raise error
 
 
 def _warn_cap(total: int | None) -> None:
@@ -312,7 +220,7 @@ def _dedup(page: T, seen: set[Hashable]) -> T:
     return page if len(kept) == len(items) else _with_items(page, kept)
 
 
-class ItemIterator(Generic[ItemT]):
+class ItemIterator(Closing, Generic[ItemT]):
     """Async iterator over every item across pages. Close it (``aclose()`` or ``async with``).
 
     ``resume_token`` is the cursor of the page holding the next item not yet yielded: resuming
@@ -330,20 +238,6 @@ class ItemIterator(Generic[ItemT]):
     def resume_token(self) -> str | None:
         """Cursor to resume from (see the class docstring)."""
         return self._pages.resume_token
-
-    def __aiter__(self) -> ItemIterator[ItemT]:
-        return self
-
-    async def __aenter__(self) -> ItemIterator[ItemT]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop fetching: cancel in-flight page requests."""
@@ -395,7 +289,7 @@ class Paginator(Generic[PageT, ItemT]):
         self.max_items = max_items
         size = params.page_size or DEFAULT_ITERATION_PAGE_SIZE
         if max_items is not None and not params.offset_mode:
-            size = min(size, max(1, max_items)) if max_items < size else size
+            size = min(size, max_items)
         self.params = attrs.evolve(params, page_size=size)
 
     def __await__(self) -> Generator[Any, None, PageT]:

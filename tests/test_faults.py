@@ -147,7 +147,10 @@ async def test_token_expiry_under_load_single_flight() -> None:
     assert sorted(got["sessions"]) == dataset_ids(fake)["sessions"]
     assert sorted(got["analyses"]) == dataset_ids(fake)["analyses"]
     assert elapsed > 2 * ttl  # the export outlived several tokens
-    assert fake.counters.by_status[401] == 0  # renewed ahead of expiry: no request refused
+    # Tokens are renewed ahead of expiry; a request already on the wire when its token crossed
+    # `exp` (whole seconds, so a 2 s TTL lives 1-2 s with a 0.1-0.2 s margin) may meet a 401,
+    # which renews once and replays once: never more than one per request in flight.
+    assert fake.counters.by_status[401] <= 32
     # Roughly one mint per TTL (single-flight), not one per request.
     assert 2 <= fake.counters.tokens_minted <= elapsed / (ttl * 0.5) + 2
     assert auth.mint_count == fake.counters.tokens_minted
