@@ -173,6 +173,17 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     429: RateLimitError,
 }
 
+# What the person reading the error can do about it.
+_HINTS = {
+    401: "check the API key or JWT: ICAV2_X_API_KEY / ICAV2_ACCESS_TOKEN, or the auth= "
+    "passed to the Session; a JWT may have expired",
+    403: "the credentials are valid but have no access to this project or tenant",
+    404: "check the project id and workflow session id (and that the key's tenant owns them)",
+    406: "the server refused the Accept header",
+    415: "the server refused the request body's content type",
+    429: "ICA is rate limiting; the RetryPolicy waits and retries these",
+}
+
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-amz-request-id", "x-correlation-id")
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
@@ -268,6 +279,9 @@ def error_for_response(response: httpx.Response, *, path: str | None = None) -> 
         snip = _snippet(response)
         text = f"non-JSON {ctype} body" + (f": {snip!r}" if snip else "")
     message = f"{where} -> {status} {reason}: {text}"
+    hint = _HINTS.get(status)
+    if hint:
+        message += f" ({hint})"
     rid = _request_id(response, problem)
     if rid:
         message += f" [request id {rid}]"
