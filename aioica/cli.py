@@ -44,6 +44,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -1002,14 +1003,17 @@ async def _cmd_demo(rt: _Runtime) -> int:
 async def _watch_sigint(scope: anyio.CancelScope, rt: _Runtime) -> None:
     """Turn Ctrl-C into a cancellation of the work: it then stops at an await, never inside
     a write, so output already written ends on a complete line."""
+    if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+        # No signal receivers there; KeyboardInterrupt still stops the run.
+        return
     try:
         with anyio.open_signal_receiver(signal.SIGINT) as signals:
             async for _ in signals:
                 rt.interrupted = True
                 scope.cancel()
                 return
-    except (NotImplementedError, RuntimeError, ValueError):
-        # No signal handling here (Windows, a non-main thread): KeyboardInterrupt still works.
+    except (RuntimeError, ValueError):
+        # The event loop cannot install a handler here: KeyboardInterrupt still works.
         return
 
 

@@ -780,15 +780,21 @@ def test_ctrl_c_to_stdout_keeps_complete_lines(slow_url: tuple[str, str]) -> Non
         stderr=subprocess.PIPE,
         env=subprocess_env(ICAV2_BASE_URL=base, ICAV2_X_API_KEY=key),
     )
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         first = proc.stdout.readline()  # the export is under way
         proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=60)
+        # Read on through the same buffered reader: readline() may already hold the bytes
+        # after the first line, which communicate() (reading the raw pipe) would skip.
+        rest = proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
     assert proc.returncode == 130, err
     text = (first + rest).decode()
     assert text.endswith("\n")
