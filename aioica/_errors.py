@@ -122,11 +122,17 @@ class APIStatusError(APIError):
         self.response = response
         self.status_code = response.status_code
         self.problem = problem
+        #: Seconds the server asked to wait (``Retry-After`` on a 429 or 503), if it said.
+        self.retry_after: float | None = (
+            parse_retry_after(response.headers.get("retry-after"))
+            if response.status_code in (429, 503)
+            else None
+        )
 
     @property
     def request_id(self) -> str | None:
         """ICA's id for the failed request (``problem.id`` or a request-id header), if any."""
-        return _request_id(self.response, self.problem)
+        return request_id(self.response, self.problem)
 
 
 class BadRequestError(APIStatusError):
@@ -155,8 +161,6 @@ class UnprocessableEntityError(APIStatusError):
 
 class RateLimitError(APIStatusError):
     """HTTP 429. ``retry_after`` is the wait the server asked for, in seconds, if it said."""
-
-    retry_after: float | None = None
 
 
 class ServerError(APIStatusError):
@@ -190,7 +194,8 @@ _SPACE = re.compile(r"\s+")
 _SNIPPET = 160
 
 
-def _request_id(response: httpx.Response, problem: Problem | None) -> str | None:
+def request_id(response: httpx.Response, problem: Problem | None = None) -> str | None:
+    """ICA's id for a request: ``problem.id`` if the body had one, else a request-id header."""
     if problem is not None and problem.id is not None:
         return str(problem.id)
     for name in _REQUEST_ID_HEADERS:
@@ -282,11 +287,8 @@ def error_for_response(response: httpx.Response, *, path: str | None = None) -> 
     hint = _HINTS.get(status)
     if hint:
         message += f" ({hint})"
-    rid = _request_id(response, problem)
+    rid = request_id(response, problem)
     if rid:
         message += f" [request id {rid}]"
     message = redact(message, response.request)
-    err = cls(message, response=response, problem=problem)
-    if isinstance(err, RateLimitError):
-        err.retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return err
+    return cls(message, response=response, problem=problem)

@@ -15,8 +15,9 @@ import attrs
 from anyio.abc import ObjectSendStream
 
 from ._background import BackgroundIterator
-from ._errors import InvalidParameterError, PaginationError
-from ._paging import next_token, page_items
+from ._errors import InvalidParameterError
+from ._paging import next_params, page_items
+from ._params import PageParams, session_path
 from .models import (
     AnalysisQueryParameters,
     WorkflowSessionAnalysisV4,
@@ -198,58 +199,39 @@ class Export(BackgroundIterator[ExportRecord]):
         session = self._session
         pid = self._project_id
 
-        async def inputs() -> None:
-            result = await session._call(
+        async def detail(part: str, model: type[Any]) -> None:
+            page, _ = await session._call(
                 "GET",
-                _detail_path(pid, sid, "inputs"),
+                session_path(pid, str(sid), part),
                 [],
                 None,
-                None if self._raw else WorkflowSessionInputList,
+                None if self._raw else model,
                 paged=False,
                 retry=self._retry,
             )
-            parts["inputs"] = page_items(result[0])
+            parts[part] = page_items(page)
+
+        async def inputs() -> None:
+            await detail("inputs", WorkflowSessionInputList)
 
         async def configurations() -> None:
-            result = await session._call(
-                "GET",
-                _detail_path(pid, sid, "configurations"),
-                [],
-                None,
-                None if self._raw else WorkflowSessionConfigurationList,
-                paged=False,
-                retry=self._retry,
-            )
-            parts["configurations"] = page_items(result[0])
+            await detail("configurations", WorkflowSessionConfigurationList)
 
         async def analyses() -> None:
+            # The whole cursor chain, in this task: a session's analyses rarely fill one page,
+            # and a look-ahead producer per session would cost more than it saves.
             paginator = session.search_orchestrated_analyses(
                 pid, str(sid), retry=self._retry, raw=self._raw
             )
-            params = paginator.params
+            params: PageParams | None = paginator.params
             found: list[Any] = []
             seen: set[str] = set()
-            while True:
+            while params is not None:
                 page = await paginator.fetch(params)
                 found.extend(page_items(page))
-                token = next_token(page)
-                if token is None:
-                    break
-                if token in seen:
-                    raise PaginationError(
-                        f"analyses of workflow session {sid}: the server returned a cursor a "
-                        "second time; stopping instead of looping forever"
-                    )
-                seen.add(token)
-                params = attrs.evolve(params, page_token=token)
+                params = next_params(params, page, seen)
             parts["analyses"] = found
 
         calls = {"inputs": inputs, "configurations": configurations, "analyses": analyses}
         await _gather([calls[name] for name in self._include])
         return ExportRecord(ws, **parts)
-
-
-def _detail_path(project_id: str, session_id: Any, tail: str) -> str:
-    from ._session import session_path
-
-    return session_path(project_id, str(session_id), tail)

@@ -23,8 +23,9 @@ from ._errors import (
     RateLimitError,
     error_for_response,
     redact,
+    request_id,
 )
-from ._retry import RateGate, RetryPolicy, TokenBucket, parse_retry_after
+from ._retry import RateGate, RetryPolicy, TokenBucket
 
 __all__ = ["Requester", "logger", "read_capped"]
 
@@ -33,15 +34,6 @@ logger = logging.getLogger("aioica")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
-_REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-amz-request-id")
-
-
-def _request_id(response: httpx.Response) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value = response.headers.get(name)
-        if value:
-            return str(value)
-    return None
 
 
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
@@ -127,11 +119,7 @@ class Requester:
         if isinstance(error, APIStatusError):
             if error.status_code not in policy.retry_statuses:
                 return None
-            retry_after = (
-                parse_retry_after(error.response.headers.get("retry-after"))
-                if error.status_code in (429, 503)
-                else None
-            )
+            retry_after = error.retry_after
             if retry_after is not None and retry_after > policy.max_retry_after:
                 error.message += (
                     f"; the server asked to wait {retry_after:.0f} s, more than "
@@ -236,8 +224,8 @@ class Requester:
                     status if status is not None else "no response",
                     (time.perf_counter() - started) * 1000,
                     attempt,
-                    f" [request id {_request_id(response)}]"
-                    if response is not None and _request_id(response)
+                    f" [request id {rid}]"
+                    if response is not None and (rid := request_id(response))
                     else "",
                 )
 

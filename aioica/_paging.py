@@ -104,29 +104,40 @@ class PageIterator(BackgroundIterator[tuple[str | None, Any]], Generic[PageT]):
         await produce(self._p, send, self._credits)
 
 
+def next_params(params: PageParams, page: Any, seen: set[str]) -> PageParams | None:
+    """The parameters of the cursor page after ``page``, or ``None`` when it was the last.
+
+    ``seen`` holds the cursors already followed: a cursor the server hands out twice raises
+    :class:`PaginationError` instead of looping forever.
+    """
+    token = next_token(page)
+    if token is None:
+        return None
+    if params.page_token:
+        seen.add(params.page_token)
+    if token in seen:
+        raise PaginationError(
+            f"the server returned cursor {token[:40]!r}... a second time; stopping "
+            "instead of looping forever"
+        )
+    seen.add(token)
+    return attrs.evolve(params, page_token=token)
+
+
 async def _produce_cursor(
     p: Paginator[Any, Any], send: ObjectSendStream[Any], credits: anyio.Semaphore
 ) -> None:
-    params = p.params
+    params: PageParams | None = p.params
     seen: set[str] = set()
-    if params.page_token:
-        seen.add(params.page_token)
     fetched = 0
-    while True:
+    while params is not None:
         await credits.acquire()
         page = await p.fetch(params)
         fetched += len(page_items(page))
-        token = next_token(page)
         await send.send((params.page_token, page))
-        if token is None or (p.max_items is not None and fetched >= p.max_items):
+        if p.max_items is not None and fetched >= p.max_items:
             return
-        if token in seen:
-            raise PaginationError(
-                f"the server returned cursor {token[:40]!r}... a second time; stopping "
-                "instead of looping forever"
-            )
-        seen.add(token)
-        params = attrs.evolve(params, page_token=token)
+        params = next_params(params, page, seen)
 
 
 async def _produce_offset(

@@ -24,6 +24,7 @@ __all__ = [
     "PageParams",
     "encode_query_body",
     "path_segment",
+    "session_path",
     "session_uuid",
 ]
 
@@ -85,6 +86,22 @@ def session_uuid(name: str, value: object) -> str:
     except ValueError:
         shown = value if len(value) <= 64 else value[:61] + "..."
         raise InvalidParameterError(name, f"must be a UUID, got {shown!r}") from None
+
+
+def session_path(
+    project_id: object, workflow_session_id: object, tail: str, *, uuid: bool = False
+) -> str:
+    """The validated, encoded path of a per-session endpoint (``inputs``, ``analyses:search``...).
+
+    ``uuid=True`` where the spec declares the session id ``format: uuid``.
+    """
+    project = path_segment("project_id", project_id)
+    session = (
+        session_uuid("workflow_session_id", workflow_session_id)
+        if uuid
+        else path_segment("workflow_session_id", workflow_session_id)
+    )
+    return f"/api/projects/{project}/workflowSessions/{session}/{tail}"
 
 
 def _number(name: str, value: object, low: int, high: int) -> int:

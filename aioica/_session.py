@@ -31,7 +31,7 @@ from ._params import (
     encode_query_body,
     filters,
     path_segment,
-    session_uuid,
+    session_path,
 )
 from ._retry import DEFAULT_RETRY, RateGate, RetryPolicy, TokenBucket
 from ._transport import url_builder
@@ -641,15 +641,3 @@ def _page_params(
         sort=sort,
         sort_fields=fields,
     )
-
-
-def session_path(
-    project_id: object, workflow_session_id: object, tail: str, *, uuid: bool = False
-) -> str:
-    project = path_segment("project_id", project_id)
-    session = (
-        session_uuid("workflow_session_id", workflow_session_id)
-        if uuid
-        else path_segment("workflow_session_id", workflow_session_id)
-    )
-    return f"/api/projects/{project}/workflowSessions/{session}/{tail}"
