@@ -24,8 +24,8 @@ from typing import Any, Final, Literal
 import anyio
 import httpx
 
+from ._body import read_capped
 from ._errors import TokenError, error_for_response
-from ._http import read_capped
 from .models import Token, from_dict
 
 __all__ = ["ApiKeyAuth", "BearerAuth", "TokenAuth"]
@@ -70,6 +70,10 @@ class ApiKeyAuth(httpx.Auth):
     def __repr__(self) -> str:
         return "ApiKeyAuth(api_key='***')"
 
+    def _secret_values(self) -> tuple[str, ...]:
+        # What error messages must mask wherever a server echoes it.
+        return (self._api_key,)
+
 
 class BearerAuth(httpx.Auth):
     """Send a fixed JWT as ``Authorization: Bearer <JWT>`` (sync or async); it is never renewed.
@@ -89,8 +93,13 @@ class BearerAuth(httpx.Auth):
     def __repr__(self) -> str:
         return "BearerAuth(token='***')"
 
+    def _secret_values(self) -> tuple[str, ...]:
+        return (self._token,)
+
 
 _MAX_TOKEN_BODY: Final = 64 * 1024
+# 9999-12-31T23:59:59Z: later "expiry" claims are not times any clock will reach.
+_MAX_EXP: Final = 253_402_300_799
 
 
 async def _read_token_body(response: httpx.Response) -> None:
@@ -125,9 +134,15 @@ def _jwt_expiry(token: str) -> float:
     exp = claims.get("exp")
     if exp is None:
         raise TokenError("the JWT has no 'exp' claim, so aioica cannot tell when to renew it")
-    if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
         raise TokenError(
             f"the JWT's 'exp' claim is not a number of seconds (got a {type(exp).__name__})"
+        )
+    # An int beyond float range, inf, nan, a time before 1970 or after 9999 is no expiry time.
+    # Compared as given: float(10**400) itself would raise OverflowError; nan compares false.
+    if not 0 <= exp <= _MAX_EXP:
+        raise TokenError(
+            "the JWT's 'exp' claim is not a plausible time (before 1970 or after 9999)"
         )
     return float(exp)
 
@@ -180,6 +195,7 @@ class TokenAuth(httpx.Auth):
         if api_key is not None and (username is not None or password is not None):
             raise ValueError("TokenAuth takes either api_key or username/password, not both")
         self._mode: Literal["api_key", "basic"]
+        self._password: str | None = None
         if api_key is not None:
             self._mode = "api_key"
             self._login_headers = {"X-API-Key": _require_secret("api_key", api_key)}
@@ -188,6 +204,7 @@ class TokenAuth(httpx.Auth):
             user = _require_secret("username", username, header=False)
             if not isinstance(password, str) or not password:
                 raise ValueError("password must be a non-empty str")
+            self._password = password
             basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
             self._login_headers = {"Authorization": f"Basic {basic}"}
         else:
@@ -204,6 +221,7 @@ class TokenAuth(httpx.Auth):
         self._clock = clock
         self._lock = anyio.Lock()
         self._token: str | None = None
+        self._tokens_held: tuple[str, ...] = ()
         self._expires_at: float | None = None
         self._renew_at = -math.inf
         self._mint_count = 0
@@ -244,6 +262,14 @@ class TokenAuth(httpx.Auth):
     def __repr__(self) -> str:
         return f"TokenAuth(mode={self._mode!r}, tenant={self._tenant!r})"
 
+    def _secret_values(self) -> tuple[str, ...]:
+        # The login (API key, or Basic header and password), the current JWT and the one
+        # before it: a data endpoint may echo any of them, not just what its request carried.
+        values = [*self._login_headers.values(), *self._tokens_held]
+        if self._password is not None:
+            values.append(self._password)
+        return tuple(values)
+
     # -- the flow -------------------------------------------------------------------------------
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -283,12 +309,12 @@ class TokenAuth(httpx.Auth):
                                     response.status_code,
                                 )
                             else:
-                                raise error_for_response(response)
+                                raise error_for_response(response, secrets=self._secret_values())
                         if not refreshed:
                             response = yield self._token_request(request, root, refresh=False)
                             await _read_token_body(response)
                             if not response.is_success:
-                                raise error_for_response(response)
+                                raise error_for_response(response, secrets=self._secret_values())
                             self._install(response, refreshed=False)
             token = self._token
             if token is None:  # pragma: no cover - _install sets it or raises
@@ -373,6 +399,7 @@ class TokenAuth(httpx.Auth):
             )
         margin = min(self._renew_fraction * lifetime, self._max_renew_margin)
         self._token = token
+        self._tokens_held = (token, *self._tokens_held[:1])
         self._expires_at = exp
         self._renew_at = exp - margin
         if refreshed:

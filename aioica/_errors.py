@@ -10,12 +10,14 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import attrs
 import httpx
 
 from ._retry import parse_retry_after
+from ._text import clip, inert
 from .models import Problem, from_dict
 
 __all__ = [
@@ -64,10 +66,13 @@ class APIError(ICAError):
     """A request was made and did not produce a usable result.
 
     ``request`` is the last ``httpx.Request``; ``attempts`` how many times it was tried and
-    ``history`` the errors of earlier attempts (oldest first), when retries happened.
+    ``history`` the errors of earlier attempts (oldest first), when retries happened. The
+    message is at most a few thousand characters, with control characters and terminal escape
+    sequences escaped, whatever the server sent.
     """
 
     def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+        message = inert(message)
         super().__init__(message)
         self.message = message
         self.request = request
@@ -217,13 +222,15 @@ def parse_problem(response: httpx.Response) -> Problem | None:
 
 
 _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
+# Short values would redact ordinary words; real keys, tokens and passwords are longer.
+_MIN_SECRET = 6
 
 
-def _request_secrets(request: httpx.Request) -> list[str]:
-    """The credential values ``request`` carried, longest first."""
+def header_secrets(headers: httpx.Headers) -> set[str]:
+    """The credential values a set of headers carries (raw, without scheme, decoded Basic)."""
     found: set[str] = set()
     for name in _CREDENTIAL_HEADERS:
-        for value in request.headers.get_list(name):
+        for value in headers.get_list(name):
             found.add(value)
             scheme, _, rest = value.partition(" ")
             rest = rest.strip()
@@ -238,19 +245,24 @@ def _request_secrets(request: httpx.Request) -> list[str]:
                 found.add(login.partition(":")[2])
             elif name == "cookie":
                 found.update(p.partition("=")[2].strip() for p in value.split(";"))
-    # Short values would redact ordinary words; real keys, tokens and passwords are longer.
-    return sorted((s for s in found if len(s) >= 6), key=len, reverse=True)
+    return found
 
 
-def redact(text: str, request: httpx.Request | None) -> str:
-    """``text`` with every credential ``request`` carried replaced by ``***``.
+def _secrets(request: httpx.Request | None, extra: Iterable[str]) -> list[str]:
+    """The credentials to mask, longest first."""
+    found = header_secrets(request.headers) if request is not None else set()
+    found.update(extra)
+    return sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def redact(text: str, request: httpx.Request | None, extra: Iterable[str] = ()) -> str:
+    """``text`` with every credential ``request`` carried, and each of ``extra``, as ``***``.
 
     Servers and proxies echo what they were sent (a problem detail naming the rejected key, an
-    HTML error page); none of it may reach a message.
+    HTML error page); none of it may reach a message. ``extra`` holds the credentials the
+    session holds but this request did not carry (the API key behind a minted JWT, say).
     """
-    if request is None:
-        return text
-    for secret in _request_secrets(request):
+    for secret in _secrets(request, extra):
         text = text.replace(secret, "***")
     return text
 
@@ -265,22 +277,64 @@ def _snippet(response: httpx.Response) -> str:
     return text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else "")
 
 
-def error_for_response(response: httpx.Response, *, path: str | None = None) -> APIStatusError:
-    """Build the typed error for a 4xx/5xx ``response`` (body already read)."""
+# Longest piece of each server-supplied field shown in a message (after redaction).
+_FIELD = {"title": 300, "detail": 1500, "parameters": 1000}
+_SHORT = 200
+
+
+def _redacted_problem(problem: Problem, secrets: list[str]) -> Problem:
+    """``problem`` with every echoed credential masked in its text fields."""
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in secrets:
+                value = value.replace(secret, "***")
+        return value
+
+    changes: dict[str, Any] = {
+        name: mask(getattr(problem, name)) for name in ("type", "title", "detail", "instance")
+    }
+    if isinstance(problem.parameters, dict):
+        changes["parameters"] = {mask(k): mask(v) for k, v in problem.parameters.items()}
+    if problem.extra:
+        changes["extra"] = {k: mask(v) for k, v in problem.extra.items()}
+    return attrs.evolve(problem, **changes)
+
+
+def error_for_response(
+    response: httpx.Response, *, path: str | None = None, secrets: Iterable[str] = ()
+) -> APIStatusError:
+    """Build the typed error for a 4xx/5xx ``response`` (body already read).
+
+    Every credential the request carried, and each of ``secrets``, is masked in the message
+    and in the parsed ``problem``; the message is short and free of control characters.
+    """
     status = response.status_code
     cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else APIStatusError)
+    masked = _secrets(response.request, secrets)
     problem = parse_problem(response)
-    where = f"{response.request.method} {path or response.request.url.path}"
-    reason = response.reason_phrase or "error"
     if problem is not None:
-        parts = [p for p in (problem.title, problem.detail) if p]
+        problem = _redacted_problem(problem, masked)
+    where = f"{response.request.method} {path or response.request.url.path}"
+    reason = clip(response.reason_phrase or "error", 100)
+    if problem is not None:
+        parts = [
+            clip(str(p), _FIELD[n])
+            for n, p in (("title", problem.title), ("detail", problem.detail))
+            if p
+        ]
         if problem.parameters:
             parts.append(
-                "parameters: " + ", ".join(f"{k}={v}" for k, v in problem.parameters.items())
+                clip(
+                    "parameters: " + ", ".join(f"{k}={v}" for k, v in problem.parameters.items()),
+                    _FIELD["parameters"],
+                )
             )
-        text = "; ".join(str(p) for p in parts) or "no detail given"
+        text = "; ".join(parts) or "no detail given"
     else:
-        ctype = response.headers.get("content-type", "unknown content type").split(";")[0]
+        ctype = clip(
+            response.headers.get("content-type", "unknown content type").split(";")[0], _SHORT
+        )
         snip = _snippet(response)
         text = f"non-JSON {ctype} body" + (f": {snip!r}" if snip else "")
     message = f"{where} -> {status} {reason}: {text}"
@@ -289,6 +343,7 @@ def error_for_response(response: httpx.Response, *, path: str | None = None) -> 
         message += f" ({hint})"
     rid = request_id(response, problem)
     if rid:
-        message += f" [request id {rid}]"
-    message = redact(message, response.request)
+        message += f" [request id {clip(rid, _SHORT)}]"
+    for secret in masked:
+        message = message.replace(secret, "***")
     return cls(message, response=response, problem=problem)

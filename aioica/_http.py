@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import anyio
 import httpx
 
+from ._body import read_capped
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -22,12 +25,14 @@ from ._errors import (
     InvalidResponseError,
     RateLimitError,
     error_for_response,
+    header_secrets,
     redact,
     request_id,
 )
 from ._retry import RateGate, RetryPolicy, TokenBucket
+from ._text import inert
 
-__all__ = ["Requester", "logger", "read_capped"]
+__all__ = ["Requester", "logger", "read_capped", "request_deadline"]
 
 logger = logging.getLogger("aioica")
 
@@ -36,15 +41,34 @@ _MAX_REDIRECTS = 5
 _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
 
 
+_DEADLINE_PHASES = ("connect", "write", "read", "pool")
+# Closing a connection after a deadline must not itself wait on the server for long.
+_CLOSE_GRACE = 5.0
+
+
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
+def request_deadline(timeout: Mapping[str, float | None] | None) -> float | None:
+    """Seconds one attempt may take in all: the sum of its connect, write, read and pool timeouts.
+
+    A per-read timeout alone never ends a response that trickles in a byte at a time; this
+    bound does. ``None`` (no deadline) when the read timeout is ``None``; another phase that is
+    ``None`` counts as 0.
+    """
+    if not timeout or timeout.get("read") is None:
+        return None
+    return sum(float(timeout.get(phase) or 0.0) for phase in _DEADLINE_PHASES)
+
+
 def _transport_error(
-    exc: httpx.TransportError | httpx.DecodingError, request: httpx.Request
+    exc: httpx.TransportError | httpx.DecodingError,
+    request: httpx.Request,
+    secrets: Iterable[str] = (),
 ) -> APIError:
     where = f"{request.method} {request.url.path}"
-    detail = redact(str(exc), request) or type(exc).__name__
+    detail = redact(str(exc), request, secrets) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
         return APITimeoutError(f"{where}: {kind} ({detail})", request=request)
@@ -159,10 +183,34 @@ class Requester:
         else:
             request = self.client.build_request(method, url, headers=headers)
         _set_body(request, body)
+        deadline = request_deadline(request.extensions.get("timeout"))
+        # One deadline for the whole attempt: token renewal, every redirect hop, headers and
+        # body. Per-read timeouts alone never end a response that trickles in.
+        with anyio.move_on_after(math.inf if deadline is None else deadline) as scope:
+            try:
+                response = await self._follow(request, method, body, attempt)
+            except APIError:
+                if not scope.cancel_called:
+                    raise
+        if scope.cancel_called:
+            raise APITimeoutError(
+                f"{method} {url.path}: no complete answer within {deadline:.3g} s, the "
+                "whole-request deadline (connect + write + read + pool timeouts)",
+                request=request,
+            )
+        if response.is_success:
+            return response
+        raise error_for_response(response, secrets=self.held_secrets())
+
+    async def _follow(
+        self, request: httpx.Request, method: str, body: bytes | None, attempt: int
+    ) -> httpx.Response:
+        """Send ``request`` and follow redirects (when enabled); return the last answer."""
         # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
         auth: httpx.Auth | httpx._client.UseClientDefault | None = (
             self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
         )
+        timeout = request.extensions.get("timeout")
         for _hop in range(_MAX_REDIRECTS + 1):
             response = await self._send_one(request, auth, attempt)
             if response.status_code not in _REDIRECTS:
@@ -170,26 +218,48 @@ class Requester:
             location = response.headers.get("location")
             if not self.follow_redirects or not location:
                 break
-            target = request.url.join(location)
-            if not _same_origin(request.url, target):
+            target = _redirect_target(request, response, location)
+            same_origin = _same_origin(request.url, target)
+            if not same_origin:
                 # Credentials never follow a hop to another origin: neither the auth flow nor
                 # any credential header the caller configured on the client.
                 auth = None
-                hop_headers = {
-                    k: v for k, v in request.headers.items() if k.lower() not in _CREDENTIAL_HEADERS
-                }
-            else:
-                hop_headers = dict(request.headers)
+            # Host always comes from the target: a hop to another origin must not carry the
+            # old one's name (httpx keeps a Host header it is given).
+            hop_headers = {
+                k: v
+                for k, v in request.headers.items()
+                if k.lower() != "host" and (same_origin or k.lower() not in _CREDENTIAL_HEADERS)
+            }
             hop_method = "GET" if response.status_code == 303 else method
             hop_body = None if hop_method == "GET" and method != "GET" else body
             if hop_body is None:
                 hop_headers.pop("content-type", None)
                 hop_headers.pop("content-length", None)
-            request = httpx.Request(hop_method, target, headers=hop_headers)
+            request = httpx.Request(
+                hop_method,
+                target,
+                headers=hop_headers,
+                extensions={} if timeout is None else {"timeout": timeout},
+            )
             _set_body(request, hop_body)
-        if response.is_success:
-            return response
-        raise error_for_response(response)
+        return response
+
+    def held_secrets(self) -> set[str]:
+        """Every credential the session holds, to mask wherever a server echoes one.
+
+        A request carries only some of them (a JWT, not the API key it was minted from); the
+        auth object's and the caller's client's are added here.
+        """
+        found = header_secrets(self.client.headers)
+        for auth in (self.auth, self.client.auth):
+            values = getattr(auth, "_secret_values", None)
+            if callable(values):
+                found.update(str(v) for v in values() if v)
+            header = getattr(auth, "_auth_header", None)  # httpx.BasicAuth
+            if isinstance(header, str):
+                found.update(header_secrets(httpx.Headers({"authorization": header})))
+        return found
 
     async def _send_one(
         self,
@@ -210,11 +280,16 @@ class Requester:
             try:
                 await self._read_capped(response)
             finally:
-                await response.aclose()
+                # Shielded: after the deadline the connection must still be given back (or
+                # closed), and closing never waits on the server for long.
+                with anyio.move_on_after(_CLOSE_GRACE, shield=True):
+                    await response.aclose()
             status = response.status_code
             return response
         except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise _transport_error(exc, exc.request if _has_request(exc) else request) from exc
+            raise _transport_error(
+                exc, exc.request if _has_request(exc) else request, self.held_secrets()
+            ) from exc
         finally:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
@@ -224,7 +299,7 @@ class Requester:
                     status if status is not None else "no response",
                     (time.perf_counter() - started) * 1000,
                     attempt,
-                    f" [request id {rid}]"
+                    f" [request id {inert(rid, 200)}]"
                     if response is not None and (rid := request_id(response))
                     else "",
                 )
@@ -239,14 +314,6 @@ class Requester:
                 request=response.request,
                 response=response,
             )
-        encoding = response.headers.get("content-encoding", "")
-        if "," in encoding:
-            # Each extra layer multiplies what one network chunk decompresses to in one go.
-            raise InvalidResponseError(
-                f"{where}: refusing stacked Content-Encoding {encoding[:40]!r}",
-                request=response.request,
-                response=response,
-            )
         if not await read_capped(response, limit):
             raise InvalidResponseError(
                 f"{where}: response body exceeds max_response_bytes={limit}",
@@ -255,31 +322,30 @@ class Requester:
             )
 
 
-async def read_capped(response: httpx.Response, limit: int) -> bool:
-    """Read a streamed body of at most ``limit`` decoded bytes into ``response.content``.
-
-    Returns ``False`` (response closed, body not kept) when the body is larger.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    body = response.aiter_bytes()
-    async for chunk in body:
-        size += len(chunk)
-        if size > limit:
-            break
-        chunks.append(chunk)
-    else:
-        response._content = b"".join(chunks)
-        return True
-    # Close the connection, then let httpx's generator chain run to its (immediate) end: a
-    # half-consumed async generator left to the garbage collector makes trio warn.
-    await response.aclose()
+def _redirect_target(request: httpx.Request, response: httpx.Response, location: str) -> httpx.URL:
+    """Where a redirect leads, or :class:`InvalidResponseError` when it must not be followed."""
+    where = f"{request.method} {request.url.path} -> {response.status_code}"
     try:
-        async for _ in body:
-            pass
-    except Exception:
-        pass
-    return False
+        target = request.url.join(location)
+    except (httpx.InvalidURL, ValueError):
+        raise InvalidResponseError(
+            f"{where}: the Location header is not a usable URL", request=request, response=response
+        ) from None
+    if target.scheme not in ("http", "https") or not 0 < (target.port or 443) < 65536:
+        raise InvalidResponseError(
+            f"{where}: refusing to follow a redirect to {target.scheme[:20]!r} port {target.port}",
+            request=request,
+            response=response,
+        )
+    if target.userinfo:
+        # A server must not choose credentials for the next hop (httpx would send them as
+        # Basic auth), and a URL with a password in it is never a legitimate API redirect.
+        raise InvalidResponseError(
+            f"{where}: refusing to follow a redirect to a URL that carries credentials",
+            request=request,
+            response=response,
+        )
+    return target
 
 
 class _OneChunk(httpx.AsyncByteStream):
@@ -369,6 +435,13 @@ def check_page_shape(data: dict[str, Any], response: httpx.Response, *, paged: b
                 request=request,
                 response=response,
             )
+        if isinstance(token, str) and not _encodable(token):
+            raise InvalidResponseError(
+                f"{request.method} {request.url.path}: 'nextPageToken' is not valid Unicode "
+                "(a lone surrogate) and cannot be sent back",
+                request=request,
+                response=response,
+            )
         if isinstance(token, str) and len(token) > 2000:
             raise InvalidResponseError(
                 f"{request.method} {request.url.path}: 'nextPageToken' is {len(token)} "
@@ -376,3 +449,11 @@ def check_page_shape(data: dict[str, Any], response: httpx.Response, *, paged: b
                 request=request,
                 response=response,
             )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

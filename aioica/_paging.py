@@ -18,7 +18,7 @@ import httpx
 from anyio.abc import ObjectSendStream
 
 from ._background import BackgroundIterator, Closing, Failed
-from ._errors import ICAError, InvalidParameterError, PaginationError
+from ._errors import ICAError, InvalidParameterError, InvalidResponseError, PaginationError
 from ._params import MAX_OFFSET_ROWS, PageParams
 
 if TYPE_CHECKING:
@@ -51,18 +51,45 @@ def page_items(page: Any) -> list[Any]:
 
 
 def item_key(item: Any) -> Hashable | None:
-    """The identity used to drop rows that offset paging repeats."""
+    """The identity used to drop rows that offset paging repeats (``None``: no usable id).
+
+    Raw items come straight from the server: one that is not an object, or whose id is not a
+    string, raises :class:`InvalidResponseError` (never a ``TypeError`` from hashing a list).
+    """
     if isinstance(item, dict):
         inner = item.get("analysis")
         if isinstance(inner, dict):
-            return ("analysis", inner.get("id"))
-        key = item.get("id")
-    else:
-        analysis = getattr(item, "analysis", None)
-        if analysis is not None:
-            return ("analysis", str(getattr(analysis, "id", None)))
-        key = getattr(item, "id", None)
+            key = _raw_id(inner, "analysis.id")
+            return None if key is None else ("analysis", key)
+        check_raw_item(item)
+        return _raw_id(item, "id")
+    if item is None or isinstance(item, (str, int, float, bool, list)):
+        check_raw_item(item)
+    analysis = getattr(item, "analysis", None)
+    if analysis is not None:
+        key = getattr(analysis, "id", None)
+        # Two analyses without an id are not the same row.
+        return None if key is None else ("analysis", str(key))
+    key = getattr(item, "id", None)
     return None if key is None else str(key)
+
+
+def _raw_id(item: dict[str, Any], name: str) -> str | None:
+    key = item.get("id")
+    if key is not None and not isinstance(key, str):
+        raise InvalidResponseError(
+            f"the server sent an item whose '{name}' is {type(key).__name__}, not a string"
+        )
+    return key
+
+
+def check_raw_item(item: Any) -> None:
+    """Raise :class:`InvalidResponseError` unless ``item`` is a JSON object whose ``id`` (if
+    any) is a string: the promise of raw mode is one dict per item."""
+    if not isinstance(item, dict):
+        shown = "null" if item is None else type(item).__name__
+        raise InvalidResponseError(f"the server sent a page item that is {shown}, not an object")
+    _raw_id(item, "id")
 
 
 def _with_items(page: T, items: list[Any]) -> T:
@@ -262,6 +289,9 @@ class ItemIterator(Closing, Generic[ItemT]):
             page = await self._pages.__anext__()
             self._buffer = page_items(page)
             self._index = 0
+            if isinstance(page, dict):  # raw mode
+                for raw in self._buffer:
+                    check_raw_item(raw)
         item = self._buffer[self._index]
         self._index += 1
         self.items_yielded += 1

@@ -58,7 +58,9 @@ T = TypeVar("T")
 
 ACCEPT = "application/vnd.illumina.v3+json"
 DEFAULT_MAX_CONCURRENCY = 32
-DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+# The largest legitimate answer is a 1,000-item page of a few MB; 32 MiB leaves ample headroom
+# while keeping the worst case (max_concurrency bodies at once) near 1 GiB rather than 8 GiB.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
 @attrs.frozen
@@ -101,7 +103,11 @@ class Session:
             or your own. ``None`` relies on ``http_client``'s own auth.
         base_url: ICA's REST root; default ``https://ica.illumina.com/ica/rest``.
         timeout: ``httpx.Timeout`` or seconds; default connect 10 s, read 60 s, write 30 s,
-            pool 60 s.
+            pool 60 s. These bound each phase; in addition every attempt (token renewal,
+            redirect hops, headers and body included) must end within their sum (160 s by
+            default), so a server trickling bytes cannot hold a request open. The attempt then
+            fails with :class:`APITimeoutError`, retried like any timeout. No such deadline
+            applies when the read timeout is ``None``.
         max_concurrency: requests in flight at once across the session (default 32).
         http_client: bring your own ``httpx.AsyncClient`` (aioica does not touch its transport,
             nor close it).
@@ -115,7 +121,10 @@ class Session:
         allow_insecure_http: allow plain ``http`` to a non-loopback host.
         verify: TLS verification (``True``, a CA bundle path or an ``ssl.SSLContext``).
         trust_env: honour proxy and CA settings from the environment, as httpx does.
-        max_response_bytes: refuse bodies larger than this (default 256 MiB).
+        max_response_bytes: refuse bodies larger than this, decoded or on the wire (default
+            32 MiB, ten times the largest real page). Bodies are decompressed step by step
+            (gzip and deflate; other codings are refused), so a compression bomb costs at most
+            this much memory per request in flight.
     """
 
     def __init__(

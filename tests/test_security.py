@@ -403,7 +403,15 @@ CROSS_ORIGIN = {
     "other-port": "https://ica.example.org:8443/ica/rest/x",
     "http-downgrade": "http://ica.example.org/ica/rest/x",
     "scheme-relative": "//evil.example.net/x",
+}
+# Locations that are never followed: a server must not pick credentials for the next hop, nor
+# lead anywhere but to an http(s) URL.
+REFUSED_LOCATIONS = {
     "userinfo-trick": "https://ica.example.org@evil.example.net/x",
+    "user-and-password": "https://user:pa55word@evil.example.net/x",
+    "same-host-userinfo": "https://someone@ica.example.org/ica/rest/x",
+    "file-scheme": "file:///etc/passwd",
+    "port-out-of-range": "https://evil.example.net:99999/x",
 }
 SAME_ORIGIN = {
     "absolute": f"{BASE}/api/projects/p/elsewhere",
@@ -435,6 +443,22 @@ async def test_cross_origin_hop_carries_no_credentials(name: str, target: str) -
     assert first.url.path == INPUTS and carries_credentials(first)
     assert (hop.url.scheme, hop.url.host, hop.url.port) != ("https", "ica.example.org", None)
     assert not carries_credentials(hop)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", sorted(AUTHS))
+@pytest.mark.parametrize("target", sorted(REFUSED_LOCATIONS))
+async def test_redirect_with_credentials_or_odd_scheme_is_refused(name: str, target: str) -> None:
+    async with open_session(
+        tokens_then(redirecting(REFUSED_LOCATIONS[target])),
+        auth=AUTHS[name](),
+        follow_redirects=True,
+    ) as (ica, sent):
+        with pytest.raises(aioica.InvalidResponseError, match="refusing to follow") as info:
+            await ica.get_workflow_session_inputs("p", SID)
+    assert sent[-1].url.path == INPUTS  # nothing sent to the Location
+    assert info.value.response is not None and info.value.response.status_code == 302
+    assert_no_secret(str(info.value))
 
 
 @pytest.mark.anyio
