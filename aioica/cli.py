@@ -70,6 +70,7 @@ from ._export import PARTS
 from ._paging import page_items
 from ._retry import RetryPolicy
 from ._session import Session
+from ._text import inert
 from ._version import __version__
 from .models import AnalysisQueryParameters, to_dict
 
@@ -112,6 +113,8 @@ DEMO_OUTPUT = "aioica-demo-export.jsonl"
 DEMO_PROJECT = "demo-project"
 _SECRET_WORDS = ("key", "token", "secret", "password")
 _MIN_SECRET = 4
+# A --debug traceback is long by nature, but still bounded.
+_MAX_TRACE = 100_000
 # V3 and V4 spell three statuses differently; accept either with either endpoint.
 _V3_ONLY = {
     "INPROGRESS": "IN_PROGRESS",
@@ -553,7 +556,7 @@ class _Runtime:
     def note(self, message: str) -> None:
         """A line for humans on stderr (suppressed by --quiet)."""
         if not self.args.quiet:
-            print(_scrub(message, self.secrets), file=sys.stderr, flush=True)
+            print(inert(_scrub(message, self.secrets)), file=sys.stderr, flush=True)
 
 
 def _isatty(stream: IO[str] | None) -> bool:
@@ -1083,10 +1086,12 @@ def _one_line(text: str) -> str:
 
 def _report(exc: BaseException, rt: _Runtime | None, secrets: Sequence[str], *, debug: bool) -> int:
     code, message = classify(exc, rt.base_url if rt is not None else None)
+    # Server text may reach a message: it is shown short, with terminal escapes defused.
     if debug:
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        sys.stderr.write(_scrub(trace, secrets))
-    print(f"aioica: error: {_scrub(_one_line(message), secrets)}", file=sys.stderr, flush=True)
+        sys.stderr.write(inert(_scrub(trace, secrets), _MAX_TRACE, keep_newlines=True))
+    text = inert(_scrub(_one_line(message), secrets))
+    print(f"aioica: error: {text}", file=sys.stderr, flush=True)
     return code
 
 
