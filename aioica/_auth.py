@@ -265,7 +265,9 @@ class TokenAuth(httpx.Auth):
     def _secret_values(self) -> tuple[str, ...]:
         # The login (API key, or Basic header and password), the current JWT and the one
         # before it: a data endpoint may echo any of them, not just what its request carried.
-        values = [*self._login_headers.values(), *self._tokens_held]
+        values = [*self._tokens_held]
+        for header in self._login_headers.values():
+            values += [header, header.partition(" ")[2]]
         if self._password is not None:
             values.append(self._password)
         return tuple(values)

@@ -945,3 +945,84 @@ async def test_hostile_error_status_bodies_give_typed_errors() -> None:
                 await ica.get_workflow_session_inputs("p", SID)
         assert info.value.status_code == status
         assert len(str(info.value)) < 1000
+
+
+# -- odd answers are typed errors -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("token", ["\ud800", "ok\udfffok", "a" * 100 + "\udbff"])
+async def test_cursor_that_cannot_be_sent_back_is_an_invalid_response(token: str) -> None:
+    pages = iter([{"items": [{"id": SID}], "nextPageToken": token}, {"items": []}])
+    async with open_session(lambda _: ok(next(pages))) as (ica, sent):
+        with pytest.raises(aioica.InvalidResponseError, match="nextPageToken"):
+            await ica.search_workflow_sessions("p", raw=True).collect()
+    assert len(sent) == 1
+
+
+SORTED_OPS = {
+    "sessions": lambda ica, **kw: ica.search_workflow_sessions("p", sort="reference", **kw),
+    "analyses": lambda ica, **kw: ica.search_orchestrated_analyses(
+        "p", SID, sort="reference", **kw
+    ),
+}
+BAD_IDS = [["x"], {"a": 1}, 5, 1.5, True]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+@pytest.mark.parametrize("op", sorted(SORTED_OPS))
+async def test_unusable_ids_in_offset_deduplication_are_invalid_responses(
+    op: str, bad: Any
+) -> None:
+    item = {"analysis": {"id": bad}} if op == "analyses" else {"id": bad}
+    page = {"items": [{"id": "fine"}, item], "totalItemCount": 2}
+    async with open_session(lambda _: ok(page)) as (ica, _):
+        with pytest.raises(aioica.InvalidResponseError, match="not a string") as info:
+            await SORTED_OPS[op](ica, raw=True).collect()
+    assert not isinstance(info.value, aioica.InvalidParameterError)
+
+
+@pytest.mark.anyio
+async def test_offset_deduplication_keeps_ids_of_5_and_5_apart_only_as_strings() -> None:
+    # A numeric id used to collide with its string form ("5"), silently dropping a row.
+    page = {"items": [{"id": "5"}, {"id": 5}], "totalItemCount": 2}
+    async with open_session(lambda _: ok(page)) as (ica, _):
+        with pytest.raises(aioica.InvalidResponseError):
+            await ica.search_workflow_sessions("p", sort="reference", raw=True).collect()
+
+
+@pytest.mark.anyio
+async def test_offset_deduplication_does_not_merge_analyses_without_ids() -> None:
+    page = {"items": [{"analysis": {}}, {"analysis": {"id": None}}, {}], "totalItemCount": 3}
+    async with open_session(lambda _: ok(page)) as (ica, _):
+        models = await SORTED_OPS["analyses"](ica).collect()
+        raw = await SORTED_OPS["analyses"](ica, raw=True).collect()
+    assert len(models) == 3
+    assert len(raw) == 3
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "item", [None, 5, "text", ["a"], {"id": 7}, {"id": ["x"]}, {"id": {"a": 1}}], ids=repr
+)
+@pytest.mark.parametrize("mode", ["cursor", "offset"])
+async def test_raw_items_that_are_not_objects_with_string_ids_are_invalid(
+    item: Any, mode: str
+) -> None:
+    page = {"items": [{"id": "fine"}, item], "nextPageToken": None, "totalItemCount": 2}
+    kwargs = {"sort": "reference"} if mode == "offset" else {}
+    async with open_session(lambda _: ok(page)) as (ica, _):
+        with pytest.raises(aioica.InvalidResponseError, match="the server sent"):
+            async for _ in ica.search_workflow_sessions("p", raw=True, **kwargs):
+                pass
+        # Models stay lenient: a broken item decodes to an empty model, never an exception.
+        assert len(await ica.search_workflow_sessions("p", **kwargs).collect()) == 2
+
+
+@pytest.mark.anyio
+async def test_raw_items_with_string_or_missing_ids_pass() -> None:
+    page = {"items": [{"id": "a"}, {"id": None}, {}], "nextPageToken": ""}
+    async with open_session(lambda _: ok(page)) as (ica, _):
+        items = [ws async for ws in ica.search_workflow_sessions("p", raw=True)]
+    assert items == page["items"]

@@ -266,6 +266,50 @@ async def test_server_echo_of_a_secret_is_redacted(case: str) -> None:
     assert secret not in repr(info.value)
 
 
+# Every credential the session holds is masked, whichever endpoint echoes it: a data endpoint
+# echoing the API key (or password) behind a minted JWT never saw that key in its request.
+HELD_ECHOES = {
+    "token(api-key)": KEY,
+    "token(basic)": PASSWORD,
+    "token(basic)-header": BASIC.split()[1],
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [400, 401, 500])
+@pytest.mark.parametrize("case", sorted(HELD_ECHOES))
+async def test_data_endpoint_echo_of_a_held_credential_is_redacted(case: str, status: int) -> None:
+    secret = HELD_ECHOES[case]
+    auth = AUTHS[case.removesuffix("-header")]()
+    echo = lambda _: _problem(  # noqa: E731
+        status,
+        f"we got {secret} and {JWT}",
+        title=f"bad {secret}",
+        parameters={"key": secret},
+        instance=f"/x/{secret}",
+    )
+    async with open_session(tokens_then(echo), auth=auth) as (ica, sent):
+        with pytest.raises(aioica.APIStatusError) as info:
+            await ica.get_workflow_session_inputs("p", SID)
+    assert sent[-1].url.path == INPUTS and secret not in str(sent[-1].headers)
+    for text in (str(info.value), repr(info.value), repr(info.value.problem)):
+        assert secret not in text
+        assert JWT not in text
+    assert info.value.problem is not None and "***" in (info.value.problem.detail or "")
+
+
+@pytest.mark.anyio
+async def test_echo_of_the_callers_client_credentials_is_redacted() -> None:
+    # The session's auth replaces the client's, so the request never carried the password.
+    echo = lambda _: _problem(403, f"key {KEY} and password {PASSWORD}")  # noqa: E731
+    async with open_session(echo, client_kwargs={"auth": (USER, PASSWORD)}) as (ica, sent):
+        with pytest.raises(aioica.APIStatusError) as info:
+            await ica.get_workflow_session_inputs("p", SID)
+    assert "authorization" not in sent[0].headers
+    assert KEY not in str(info.value)
+    assert PASSWORD not in str(info.value)
+
+
 @pytest.mark.anyio
 async def test_connection_errors_never_show_credentials() -> None:
     def respond(request: httpx.Request) -> httpx.Response:
@@ -661,6 +705,11 @@ MALFORMED = {
     "exp-infinite": "e30." + _b64(b'{"exp": Infinity}') + ".sig",
     "exp-nan": "e30." + _b64(b'{"exp": NaN}') + ".sig",
     "expired": make_jwt(exp=1_000_000),
+    "exp-negative": make_jwt(exp=-5),
+    "exp-huge-int": "e30." + _b64(b'{"exp": 1' + b"0" * 400 + b"}") + ".sig",
+    "exp-beyond-float": "e30." + _b64(b'{"exp": 1e400}') + ".sig",
+    "exp-year-30000": make_jwt(exp=1e12),
+    "exp-1e300": make_jwt(exp=1e300),
     "header-injection": "e30.e30.sig\r\nX-Evil: 1",
     "empty": "",
 }
