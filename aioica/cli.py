@@ -583,6 +583,8 @@ def _short(value: Any, width: int, *, prefix: bool = False) -> str:
     """``value`` as text of at most ``width`` characters, cut in the middle if needed (names
     differ at both ends: a run id first, a sample last), or kept to its start (ids)."""
     text = "-" if value is None or value == "" else " ".join(str(value).split())
+    # Server data printed on a terminal: escape sequences in it must not act.
+    text = inert(text, max(width, 3) * 8)
     if len(text) <= width:
         return text
     if prefix:

@@ -267,6 +267,28 @@ async def test_chunked_stream_of_empty_deflate_blocks_is_cut_at_the_cap(
             await ica.get_workflow_session_inputs("p", SID)
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("shape", ["many-headers", "one-endless-header"])
+async def test_endless_header_section_is_a_typed_error_in_bounded_memory(
+    server: HostileServer, transport: str, shape: str
+) -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        line = b"X-Pad: " + b"a" * 50 + b"\r\n" if shape == "many-headers" else b"a" * 4096
+        filler = line * (MIB // len(line))
+        if shape == "one-endless-header":
+            writer.write(b"X-Pad: ")
+        for _ in range(256):
+            await send(writer, filler)
+
+    server.handler = handler
+    async with open_session(server, transport) as ica:
+        with Peak() as peak:
+            with pytest.raises(aioica.APIConnectionError):
+                await ica.get_workflow_session_inputs("p", SID)
+    assert peak.value < 8 * MIB, f"peak {peak.value / MIB:.1f} MiB"
+
+
 # -- time: the whole-request deadline ----------------------------------------------------------
 
 # Deadline = connect + write + read + pool = 1 s; the server sends a byte every 50 ms, well
