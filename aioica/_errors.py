@@ -267,12 +267,19 @@ def redact(text: str, request: httpx.Request | None, extra: Iterable[str] = ()) 
     return text
 
 
-def _snippet(response: httpx.Response) -> str:
+def _snippet(response: httpx.Response, masked: list[str]) -> str:
     # Only a short, tag-stripped excerpt: bodies can be huge and must not echo request data.
+    # Credentials are masked before anything is cut, so no cut can leave part of one behind.
+    longest = len(masked[0]) if masked else 0
+    window = 2048 + longest
     try:
-        text = response.content[:2048].decode("utf-8", "replace")
+        text = response.content[:window].decode("utf-8", "replace")
     except Exception:
         return ""
+    for secret in masked:
+        text = text.replace(secret, "***")
+    if len(response.content) > window and longest:
+        text = text[:-longest]  # may hold the start of a credential the window cut off
     text = _SPACE.sub(" ", _TAGS.sub(" ", text)).strip()
     return text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else "")
 
@@ -335,7 +342,7 @@ def error_for_response(
         ctype = clip(
             response.headers.get("content-type", "unknown content type").split(";")[0], _SHORT
         )
-        snip = _snippet(response)
+        snip = _snippet(response, masked)
         text = f"non-JSON {ctype} body" + (f": {snip!r}" if snip else "")
     message = f"{where} -> {status} {reason}: {text}"
     hint = _HINTS.get(status)
@@ -343,6 +350,8 @@ def error_for_response(
         message += f" ({hint})"
     rid = request_id(response, problem)
     if rid:
+        for secret in masked:
+            rid = rid.replace(secret, "***")
         message += f" [request id {clip(rid, _SHORT)}]"
     for secret in masked:
         message = message.replace(secret, "***")

@@ -299,6 +299,23 @@ async def test_data_endpoint_echo_of_a_held_credential_is_redacted(case: str, st
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("offset", [0, 150, 155, 2040, 2045, 2050])
+@pytest.mark.parametrize("field", ["html", "detail", "request-id"])
+async def test_no_cut_of_server_text_leaves_part_of_a_credential(offset: int, field: str) -> None:
+    text = "x" * offset + KEY + "y" * 3000
+    if field == "html":
+        response = httpx.Response(502, html=f"<html><body>{text}</body></html>")
+    elif field == "detail":
+        response = _problem(500, "z" * (1500 - offset % 1500 - 10) + text)
+    else:
+        response = httpx.Response(500, text="oops", headers={"X-Request-Id": "r" * 190 + KEY})
+    async with open_session(lambda _: response) as (ica, _):
+        with pytest.raises(aioica.APIStatusError) as info:
+            await ica.get_workflow_session_inputs("p", SID)
+    assert KEY[:6] not in str(info.value)
+
+
+@pytest.mark.anyio
 async def test_echo_of_the_callers_client_credentials_is_redacted() -> None:
     # The session's auth replaces the client's, so the request never carried the password.
     echo = lambda _: _problem(403, f"key {KEY} and password {PASSWORD}")  # noqa: E731
