@@ -324,6 +324,26 @@ async def test_trickling_answer_ends_at_the_deadline(
 
 
 @pytest.mark.anyio
+async def test_trickling_token_endpoint_ends_at_the_deadline(
+    server: HostileServer, transport: str
+) -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        if request.target.endswith("/api/tokens"):
+            writer.write(head(200, [JSON, ("Content-Length", "100000")]))
+            await trickle(writer, b" " * 100_000, TRICKLE_INTERVAL)
+        else:
+            await respond(writer, 200, page(1), [JSON])
+
+    server.handler = handler
+    started = time.monotonic()
+    async with open_session(server, transport, timeout=TIGHT, auth=aioica.TokenAuth(KEY)) as ica:
+        with pytest.raises(aioica.APITimeoutError, match="deadline"):
+            await ica.get_workflow_session_inputs("p", SID)
+    assert time.monotonic() - started < 10
+    assert [r.target for r in server.requests] == ["/ica/rest/api/tokens"]
+
+
+@pytest.mark.anyio
 async def test_slow_but_steady_answer_within_the_deadline_succeeds(
     server: HostileServer, transport: str
 ) -> None:
