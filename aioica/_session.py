@@ -58,7 +58,7 @@ T = TypeVar("T")
 
 ACCEPT = "application/vnd.illumina.v3+json"
 DEFAULT_MAX_CONCURRENCY = 32
-# The largest legitimate answer is a 1,000-item page of a few MB; 32 MiB leaves ample headroom
+# The largest legitimate answer is a page of 1,000 analyses, about 4 MB; 32 MiB leaves headroom
 # while keeping the worst case (max_concurrency bodies at once) near 1 GiB rather than 8 GiB.
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
@@ -122,9 +122,9 @@ class Session:
         verify: TLS verification (``True``, a CA bundle path or an ``ssl.SSLContext``).
         trust_env: honour proxy and CA settings from the environment, as httpx does.
         max_response_bytes: refuse bodies larger than this, decoded or on the wire (default
-            32 MiB, ten times the largest real page). Bodies are decompressed step by step
-            (gzip and deflate; other codings are refused), so a compression bomb costs at most
-            this much memory per request in flight.
+            32 MiB, about eight times a full page of 1,000 analyses). Bodies are decompressed
+            step by step (gzip and deflate; other codings are refused), so a compression bomb
+            costs at most this much memory per request in flight.
     """
 
     def __init__(
