@@ -156,6 +156,31 @@ async def test_compression_bomb_is_refused_in_bounded_memory(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+async def test_bomb_through_a_callers_own_client_is_bounded_too(
+    server: HostileServer, transport: str, encoding: str
+) -> None:
+    if transport == "aiohttp":
+        pytest.skip("the caller's client is a plain httpx.AsyncClient: one run per event loop")
+    if encoding == "br":
+        pytest.importorskip("brotli")
+    wire = bomb(encoding, BOMB)
+
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await respond(writer, 200, wire, [JSON, ("Content-Encoding", encoding)])
+
+    server.handler = handler
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        async with open_session(
+            server, transport, http_client=client, max_response_bytes=CAP
+        ) as ica:
+            with Peak() as peak:
+                with pytest.raises(aioica.InvalidResponseError):
+                    await ica.get_workflow_session_inputs("p", SID)
+    assert peak.value < CAP + 6 * MIB, f"peak {peak.value / MIB:.1f} MiB"
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("encoding", ["br", "zstd", "gzip, gzip", "compress"])
 async def test_encodings_not_asked_for_are_refused_unread(
     server: HostileServer, transport: str, encoding: str
