@@ -1026,3 +1026,30 @@ async def test_raw_items_with_string_or_missing_ids_pass() -> None:
     async with open_session(lambda _: ok(page)) as (ica, _):
         items = [ws async for ws in ica.search_workflow_sessions("p", raw=True)]
     assert items == page["items"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("piece", [7, 4096, None], ids=["7-bytes", "4k", "one-chunk"])
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "deflate-raw"])
+async def test_bounded_inflate_decodes_exactly(
+    encoding: str, extra: int, piece: int | None
+) -> None:
+    from aioica._body import DECODE_STEP
+
+    # Highly compressible JSON whose decoded size sits on a step boundary: the steps must
+    # drain output zlib still holds after all input was consumed.
+    body = b'{"items": [], "pad": "' + b"ab" * (DECODE_STEP // 2)
+    body += b"c" * (3 * DECODE_STEP + extra - len(body) - 2) + b'"}'
+    assert len(body) == 3 * DECODE_STEP + extra
+    wbits = {"gzip": 31, "deflate": 15, "deflate-raw": -15}[encoding]
+    z = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    wire = z.compress(body) + z.flush()
+    size = piece or len(wire)
+    stream = Chunks(wire[i : i + size] for i in range(0, len(wire), size))
+    header = "deflate" if encoding == "deflate-raw" else encoding
+    async with open_session(
+        lambda _: httpx.Response(200, headers={"Content-Encoding": header}, stream=stream)
+    ) as (ica, _):
+        result = await ica.get_workflow_session_inputs_with_http_info("p", SID)
+    assert result.http_response.content == body
