@@ -100,7 +100,7 @@ class ExportRecord:
     inputs: list[WorkflowSessionInput] | None = None
     configurations: list[WorkflowSessionConfiguration] | None = None
     analyses: list[WorkflowSessionAnalysisV4] | None = None
-    error: ICAError | None = attrs.field(default=None, eq=False)
+    error: ICAError | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as one wire-shaped (camelCase) JSON object.
