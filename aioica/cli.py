@@ -958,7 +958,9 @@ async def _export_into(
 def _failed_id(record: ExportRecord) -> str | None:
     ws: Any = record.workflow_session
     sid = ws.get("id") if isinstance(ws, dict) else None
-    return sid if isinstance(sid, str) else None
+    # An id the server sent is printed only when it is plain text (an unusable one is quoted
+    # in the error's own message).
+    return sid if isinstance(sid, str) and sid.isprintable() and sid.strip() else None
 
 
 def _error_line(rt: _Runtime, message: str) -> str:
