@@ -410,8 +410,9 @@ def build_parser(prog: str = "aioica", secrets: Sequence[str] = ()) -> argparse.
         "--resume",
         action="store_true",
         help="append to FILE (-o, JSON Lines): drop a partial last line a killed run left, "
-        "skip every session already complete in FILE, fetch the rest (use the same "
-        "--include and filters as the run that wrote it)",
+        "skip every session already complete in FILE (a newline-ended JSON object with "
+        "workflowSession.id and exactly this run's --include parts), fetch the rest; use the "
+        "--include and filters of the run that wrote FILE",
     )
     export.add_argument(
         "--keep-going",
