@@ -15,7 +15,7 @@ import attrs
 from anyio.abc import ObjectSendStream
 
 from ._background import BackgroundIterator
-from ._errors import InvalidParameterError
+from ._errors import ICAError, InvalidParameterError
 from ._paging import next_params, page_items
 from ._params import PageParams, session_path
 from .models import (
@@ -54,6 +54,7 @@ class ExportRecord:
     inputs: list[WorkflowSessionInput] | None = None
     configurations: list[WorkflowSessionConfiguration] | None = None
     analyses: list[WorkflowSessionAnalysisV4] | None = None
+    error: ICAError | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as one wire-shaped (camelCase) JSON object."""
@@ -105,7 +106,11 @@ class Export(BackgroundIterator[ExportRecord]):
         page_size: int | str | None,
         retry: RetryPolicy | None,
         raw: bool = False,
+        on_error: str = "raise",
+        select: Callable[[Any], bool] | None = None,
     ) -> None:
+        if on_error not in ("raise", "record"):
+            raise InvalidParameterError("on_error", "must be 'raise' or 'record'")
         if isinstance(include, str):
             include = [p.strip() for p in include.split(",") if p.strip()]
         unknown = set(include) - set(PARTS)
@@ -124,6 +129,10 @@ class Export(BackgroundIterator[ExportRecord]):
         self._ordered = ordered
         self._retry = retry
         self._raw = raw
+        self._on_error = on_error
+        # Called once per listed item, in listing order, before any of its requests: False
+        # leaves the item out.
+        self._select = select
         # Built now so that every argument is validated before anything is sent.
         self._listing = session.search_workflow_sessions(
             project_id,
@@ -168,7 +177,12 @@ class Export(BackgroundIterator[ExportRecord]):
         async def work(seq: int, ws: Any) -> None:
             try:
                 async with active:
-                    record = await self._record(ws)
+                    try:
+                        record = await self._record(ws)
+                    except ICAError as exc:
+                        if self._on_error != "record":
+                            raise
+                        record = ExportRecord(ws, error=exc)
                 await emit(seq, record)
             except Exception as exc:
                 errors.append(exc)
@@ -180,6 +194,8 @@ class Export(BackgroundIterator[ExportRecord]):
                 async with self._listing.pages() as pages:
                     async for page in pages:
                         for ws in page_items(page):
+                            if self._select is not None and not self._select(ws):
+                                continue
                             await window.acquire()
                             tg.start_soon(work, seq, ws)
                             seq += 1
@@ -234,4 +250,9 @@ class Export(BackgroundIterator[ExportRecord]):
 
         calls = {"inputs": inputs, "configurations": configurations, "analyses": analyses}
         await _gather([calls[name] for name in self._include])
-        return ExportRecord(ws, **parts)
+        return ExportRecord(
+            ws,
+            inputs=parts.get("inputs"),
+            configurations=parts.get("configurations"),
+            analyses=parts.get("analyses"),
+        )

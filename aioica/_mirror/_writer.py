@@ -1,0 +1,86 @@
+"""The mirror's writer: SQLite off the event loop, one transaction per batch.
+
+Async code sends :class:`~aioica._mirror._store.Outcome` values into a bounded memory stream
+(a full stream makes the fan-out wait: memory stays bounded however slow the disk is). One
+consumer task takes whatever has piled up, up to ``batch_size`` sessions, and writes it in one
+transaction in a worker thread; while that commit runs the next batch accumulates, so batches
+grow exactly when the database is the slower side.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from anyio.abc import ObjectSendStream
+
+from ._report import MirrorError
+from ._store import Outcome, Store
+
+__all__ = ["Thread", "writer"]
+
+T = TypeVar("T")
+
+
+class Thread:
+    """Runs the store's blocking calls in a worker thread, strictly one at a time.
+
+    Not cancellable mid-call: a cancelled sync waits for the transaction in progress to commit
+    or roll back, so the file is never left with a half-written session (a killed process is
+    covered by SQLite's own journal).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._limiter = anyio.CapacityLimiter(1)
+
+    async def __call__(self, func: Callable[..., T], *args: Any) -> T:
+        try:
+            return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+        except sqlite3.Error as exc:
+            raise MirrorError(f"{self.path}: {exc}") from exc
+
+
+@asynccontextmanager
+async def writer(
+    call: Thread, store: Store, run_id: int, *, buffer: int = 512, batch_size: int = 1000
+) -> AsyncIterator[ObjectSendStream[Outcome]]:
+    """A send stream whose outcomes end up in ``store``; leaving the block writes the rest.
+
+    An error in the block still lets everything already sent reach the database (those
+    sessions were fetched; keeping them saves the next run their requests) before it
+    propagates. A database error cancels the block and is raised as :class:`MirrorError`.
+    """
+    send, receive = anyio.create_memory_object_stream[Outcome](buffer)
+    errors: list[BaseException] = []
+
+    async def drain() -> None:
+        try:
+            async with receive:
+                async for first in receive:
+                    batch = [first]
+                    while len(batch) < batch_size:
+                        try:
+                            batch.append(receive.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    await call(store.write, batch, run_id)
+        except Exception as exc:
+            errors.append(exc)
+            tg.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(drain)
+        try:
+            async with send:
+                yield send
+        except Exception as exc:
+            # Raised after the drain (and outside the group: no ExceptionGroup wrapping).
+            errors.append(exc)
+    if errors:
+        # A failed drain breaks the stream under the block: the database error is the cause.
+        raise next((e for e in errors if isinstance(e, MirrorError)), errors[0])
