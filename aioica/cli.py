@@ -9,6 +9,7 @@ Commands::
     aioica analyses [PROJECT] SESSION_ID [--status S]
     aioica export [PROJECT] [-o FILE] [--include inputs,configurations,analyses]
                   [--concurrency N] [--status S] [--user-reference R] [--user-tag T] ...
+    aioica sync DB [PROJECT] [--full] [--concurrency N]
     aioica fake-server [--port N] [--sessions N] [--latency-ms MS] ...
     aioica demo [--sessions N] [--analyses N] [--latency-ms MS] [--output FILE]
 
@@ -20,8 +21,9 @@ Secrets are never printed, not even with ``--debug``.
 Output (``--format``): ``jsonl`` (one wire-shaped JSON object per line, the default when stdout
 is not a terminal), ``json`` (one array, written incrementally: output cut short lacks the
 closing ``]``) or ``table`` (fixed-width, fits 80 columns; the default on a terminal). Items are
-printed as they arrive. A progress bar is drawn on stderr for ``sessions list``, ``export`` and
-``demo`` when stderr is a terminal (``--quiet`` turns it off, ``--progress`` forces it).
+printed as they arrive. A progress bar is drawn on stderr for ``sessions list``, ``export``,
+``sync`` and ``demo`` when stderr is a terminal (``--quiet`` turns it off, ``--progress``
+forces it).
 
 Exit codes:
 
@@ -403,6 +405,27 @@ def build_parser(prog: str = "aioica", secrets: Sequence[str] = ()) -> argparse.
         help="sessions in progress at once (default: --max-concurrency)",
     )
     _filter_options(export, what="sessions")
+
+    sync = command(
+        commands,
+        "sync",
+        "bring a local SQLite mirror of the project up to date, fetching only what may have "
+        "changed (exit 1 if some session could not be fetched: the next sync retries it)",
+        _cmd_sync,
+    )
+    sync.add_argument("db", metavar="DB", help="SQLite file (WAL mode: readable during a sync)")
+    project_arg(sync)
+    sync.add_argument(
+        "--full",
+        action="store_true",
+        help="fetch every session's details again, changed or not",
+    )
+    sync.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="sessions in progress at once (default: --max-concurrency)",
+    )
 
     fake = commands.add_parser(
         "fake-server",
@@ -921,6 +944,39 @@ async def _cmd_export(rt: _Runtime) -> int:
             f"{sessions / wall if wall > 0 else 0:,.0f} sessions/s, {ica.requests_sent:,} requests"
             + (f" -> {path}" if path else "")
         )
+    return EXIT_OK
+
+
+async def _cmd_sync(rt: _Runtime) -> int:
+    from ._mirror import MirrorError
+
+    args = rt.args
+    project = rt.project()
+    async with rt.session() as ica:
+        total = None
+        if rt.progress_wanted():
+            first: Any = await ica.search_workflow_sessions(project, page_size=1, raw=True)
+            total = _estimate_total(first, len(page_items(first)), None)
+        with rt.progress("sync", "sessions", lambda: ica.requests_sent, to_stdout=False) as bar:
+            bar.set_total(total)
+            try:
+                report = await ica.sync_workflow_sessions(
+                    project,
+                    args.db,
+                    full=args.full,
+                    concurrency=args.concurrency,
+                    on_session=lambda _sid, _outcome: bar.advance(),
+                )
+            except MirrorError as exc:
+                raise ConfigurationError(str(exc)) from None
+    for failure in report.failures:
+        rt.note(f"aioica: session {failure.session_id} failed: {_one_line(str(failure.error))}")
+    rt.note(report.summary())
+    if not report.complete:
+        rt.note(
+            f"aioica: {report.failed:,} session(s) not synced; the next sync fetches them again"
+        )
+        return EXIT_API_ERROR
     return EXIT_OK
 
 

@@ -135,6 +135,8 @@ class Outcome:
     configurations: Sequence[Mapping[str, Any]] = ()
     analyses: Sequence[Mapping[str, Any]] = ()
     error: str | None = None
+    # Not in the mirror before this run: no old details to delete.
+    new: bool = False
 
 
 class Store:
@@ -233,50 +235,61 @@ class Store:
 
     def write(self, batch: Iterable[Outcome], run_id: int) -> None:
         """Store a batch of sessions in one transaction; each one's details are replaced as a
-        whole (or, for a failure, kept as they were and flagged)."""
+        whole (or, for a failure, kept as they were and flagged).
+
+        One statement per table for the whole batch: per-row calls would cost more CPU than
+        the rows themselves.
+        """
         now = utc_now()
+        sessions: list[tuple[Any, ...]] = []
+        stale: list[tuple[str]] = []
+        inputs: list[tuple[Any, ...]] = []
+        configurations: list[tuple[Any, ...]] = []
+        analyses: list[tuple[Any, ...]] = []
+        for o in batch:
+            sid = o.listing["id"]
+            get = o.listing.get
+            workflow = get("workflow")
+            row = (
+                sid,
+                _text(get("status")),
+                o.listing_json,
+                _text(get("userReference")),
+                _text(workflow.get("code")) if isinstance(workflow, dict) else None,
+                _text(get("timeCreated")),
+                _text(get("startDate")),
+                _text(get("endDate")),
+                now,
+                run_id,
+            )
+            if o.error is not None:
+                # Old details stay; a NULL hash makes the next run fetch it again.
+                sessions.append((*row, o.error, None, None))
+                continue
+            sessions.append((*row, None, o.listing_hash, now))
+            if not o.new:
+                stale.append((sid,))
+            inputs += [
+                (sid, i, _text(item.get("code")), _dumps(item)) for i, item in enumerate(o.inputs)
+            ]
+            configurations += [
+                (sid, i, _text(item.get("name")), _dumps(item))
+                for i, item in enumerate(o.configurations)
+            ]
+            analyses += [a for item in o.analyses if (a := _analysis_row(sid, item)) is not None]
         db = self._db
         with self._transaction():
-            for o in batch:
-                sid = o.listing["id"]
-                workflow = o.listing.get("workflow")
-                row = (
-                    sid,
-                    _text(o.listing.get("status")),
-                    o.listing_json,
-                    _text(o.listing.get("userReference")),
-                    _text(workflow.get("code")) if isinstance(workflow, dict) else None,
-                    _text(o.listing.get("timeCreated")),
-                    _text(o.listing.get("startDate")),
-                    _text(o.listing.get("endDate")),
-                    now,
-                    run_id,
-                )
-                if o.error is not None:
-                    # Old details stay; a NULL hash makes the next run fetch it again.
-                    db.execute(_UPSERT, (*row, o.error, None, None))
-                    continue
-                db.execute(_UPSERT, (*row, None, o.listing_hash, now))
-                for table in ("analyses", "inputs", "configurations"):
-                    db.execute(f"DELETE FROM {table} WHERE workflow_session_id = ?", (sid,))
-                db.executemany(
-                    "INSERT INTO inputs VALUES (?, ?, ?, ?)",
-                    [
-                        (sid, i, _text(item.get("code")), _dumps(item))
-                        for i, item in enumerate(o.inputs)
-                    ],
-                )
-                db.executemany(
-                    "INSERT INTO configurations VALUES (?, ?, ?, ?)",
-                    [
-                        (sid, i, _text(item.get("name")), _dumps(item))
-                        for i, item in enumerate(o.configurations)
-                    ],
-                )
-                db.executemany(
-                    "INSERT OR REPLACE INTO analyses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [a for item in o.analyses if (a := _analysis_row(sid, item)) is not None],
-                )
+            db.executemany(_UPSERT, sessions)
+            for table in ("analyses", "inputs", "configurations"):
+                db.executemany(f"DELETE FROM {table} WHERE workflow_session_id = ?", stale)
+            db.executemany("INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?)", inputs)
+            db.executemany(
+                "INSERT OR REPLACE INTO configurations VALUES (?, ?, ?, ?)", configurations
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO analyses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                analyses,
+            )
 
     def mark_removed(self, ids: Sequence[str], run_id: int) -> None:
         """Flag sessions that the listing no longer has (their rows stay)."""

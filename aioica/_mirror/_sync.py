@@ -151,6 +151,7 @@ async def sync_workflow_sessions(
                             inputs=parts.inputs or (),
                             configurations=parts.configurations or (),
                             analyses=parts.analyses or (),
+                            new=kind == "new",
                         )
                     )
                 counts[kind] += 1

@@ -2,9 +2,9 @@
 
 Async code sends :class:`~aioica._mirror._store.Outcome` values into a bounded memory stream
 (a full stream makes the fan-out wait: memory stays bounded however slow the disk is). One
-consumer task takes whatever has piled up, up to ``batch_size`` sessions, and writes it in one
-transaction in a worker thread; while that commit runs the next batch accumulates, so batches
-grow exactly when the database is the slower side.
+consumer task gathers sessions for up to ``delay`` seconds (at most ``batch_size``) and writes
+them in one transaction in a worker thread; while that commit runs the next batch accumulates,
+so batches also grow when the database is the slower side.
 """
 
 from __future__ import annotations
@@ -47,7 +47,13 @@ class Thread:
 
 @asynccontextmanager
 async def writer(
-    call: Thread, store: Store, run_id: int, *, buffer: int = 512, batch_size: int = 1000
+    call: Thread,
+    store: Store,
+    run_id: int,
+    *,
+    buffer: int = 512,
+    batch_size: int = 1000,
+    delay: float = 0.1,
 ) -> AsyncIterator[ObjectSendStream[Outcome]]:
     """A send stream whose outcomes end up in ``store``; leaving the block writes the rest.
 
@@ -63,11 +69,14 @@ async def writer(
             async with receive:
                 async for first in receive:
                     batch = [first]
-                    while len(batch) < batch_size:
+                    # Fewer, larger transactions: each commit rewrites the index pages it
+                    # touched, so a commit per session would cost more than its rows.
+                    with anyio.move_on_after(delay):
                         try:
-                            batch.append(receive.receive_nowait())
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
+                            while len(batch) < batch_size:
+                                batch.append(await receive.receive())
+                        except anyio.EndOfStream:
+                            pass
                     await call(store.write, batch, run_id)
         except Exception as exc:
             errors.append(exc)
