@@ -119,9 +119,10 @@ def _text(value: Any) -> str | None:
 class SessionState:
     """What the last sync stored about one session: all a run needs to decide on it."""
 
-    listing_hash: str | None  # None: details missing or stale (a failure), fetch again
+    listing_hash: str | None
     status: str | None
     removed: bool
+    failed: bool = False  # the last fetch failed: details missing or stale
 
 
 @attrs.frozen
@@ -227,9 +228,10 @@ class Store:
     def state(self) -> dict[str, SessionState]:
         """Per session id, what the decision rule needs (a few dozen bytes per session)."""
         rows = self._db.execute(
-            "SELECT id, listing_hash, status, removed_at IS NOT NULL FROM workflow_sessions"
+            "SELECT id, listing_hash, status, removed_at IS NOT NULL, sync_error IS NOT NULL "
+            "FROM workflow_sessions"
         )
-        return {r[0]: SessionState(r[1], r[2], bool(r[3])) for r in rows}
+        return {r[0]: SessionState(r[1], r[2], bool(r[3]), bool(r[4])) for r in rows}
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -263,8 +265,8 @@ class Store:
                 run_id,
             )
             if o.error is not None:
-                # Old details stay; a NULL hash makes the next run fetch it again.
-                sessions.append((*row, o.error, None, None))
+                # Old details stay; sync_error makes the next run fetch it again.
+                sessions.append((*row, o.error, o.listing_hash, None))
                 continue
             sessions.append((*row, None, o.listing_hash, now))
             if not o.new:
@@ -316,8 +318,7 @@ class Store:
 
 
 # A listed session, inserted or updated in place (first_seen_at kept, removed_at cleared). A
-# failure (sync_error set) stores a NULL hash, so the next run fetches it again, and keeps the
-# time of the last good sync.
+# failure (sync_error set: the next run fetches it again) keeps the time of the last good sync.
 _UPSERT = """
 INSERT INTO workflow_sessions (id, status, json, user_reference, workflow_code, time_created,
     start_date, end_date, first_seen_at, run_id, sync_error, listing_hash, synced_at)

@@ -46,6 +46,7 @@ def must_fetch(old: SessionState | None, listing_hash: str, *, full: bool = Fals
         full
         or old is None
         or old.removed
+        or old.failed
         or old.listing_hash != listing_hash
         or old.status not in TERMINAL
     )
