@@ -103,7 +103,8 @@ class InvalidResponseError(APIError):
 
 
 class PaginationError(APIError):
-    """The server's paging broke its promises (a cursor seen twice, too many offset rows)."""
+    """The server's paging broke its promises (a cursor seen twice, too many offset rows, an
+    exported session past ``max_analyses_per_session``)."""
 
 
 class TokenError(ICAError):

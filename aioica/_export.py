@@ -3,20 +3,33 @@
 Pipelined: per-session requests start as soon as the session arrives from the listing, not
 after the listing ends. A semaphore bounds the sessions in progress (and so memory); every HTTP
 request also passes the session-wide ``max_concurrency`` limit.
+
+The work is done by an :class:`_ExportJob` (configuration plus the producer); :class:`Export` is
+the consumer's iterator and holds only the job and the counters. The producer never refers to
+the iterator, so dropping the iterator can stop the producer (see ``_background``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import attrs
 from anyio.abc import ObjectSendStream
 
 from ._background import BackgroundIterator
-from ._errors import ICAError, InvalidParameterError
-from ._paging import next_params, page_items
+from ._errors import (
+    AuthenticationError,
+    ICAError,
+    InvalidParameterError,
+    InvalidResponseError,
+    PaginationError,
+    SessionClosedError,
+    TokenError,
+)
+from ._paging import Paginator, next_params, page_items
 from ._params import PageParams, session_path
 from .models import (
     AnalysisQueryParameters,
@@ -33,13 +46,40 @@ if TYPE_CHECKING:
     from ._retry import RetryPolicy
     from ._session import Session
 
-__all__ = ["Export", "ExportRecord"]
+__all__ = ["DEFAULT_MAX_ANALYSES_PER_SESSION", "Export", "ExportRecord", "OnError"]
 
 PARTS = ("inputs", "configurations", "analyses")
 
+#: The default of ``max_analyses_per_session``: far above any real workflow session (a large
+#: sequencing run orchestrates hundreds of analyses), low enough that ``concurrency`` sessions
+#: held at once stay a bounded amount of memory when a server's cursor never ends.
+DEFAULT_MAX_ANALYSES_PER_SESSION = 10_000
+
+OnError = Literal["raise", "record"]
+_ON_ERROR = ("raise", "record")
+# Errors that say the credentials are refused: every other session would fail the same way, so
+# they end the export even with on_error="record".
+_FATAL = (AuthenticationError, TokenError, SessionClosedError)
+_SHOWN = 80
+
 
 def _wire(value: Any) -> Any:
-    return value if isinstance(value, dict) else to_dict(value)
+    if value is None or isinstance(value, (dict, list, str, int, float, bool)):
+        return value
+    return to_dict(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def _canonical(sid: str) -> str:
+    """The form ids are compared in: a UUID in its canonical spelling, anything else as is."""
+    try:
+        return str(uuid.UUID(sid))
+    except ValueError:
+        return sid
 
 
 @attrs.frozen
@@ -48,6 +88,12 @@ class ExportRecord:
 
     A part that was not asked for (``include``) is ``None``; a part that was fetched is a list,
     possibly empty. In raw mode the values are plain wire-shaped dicts.
+
+    ``error`` is ``None`` on every good record. With ``on_error="record"`` a session that failed
+    comes as a record whose ``error`` is the typed :class:`~aioica.ICAError` and whose parts
+    are those fetched before the failure (the rest ``None``); for a listing item that is not a
+    usable workflow session (null, not an object, no usable id) ``workflow_session`` is the item
+    exactly as listed and ``error`` an :class:`~aioica.InvalidResponseError`.
     """
 
     workflow_session: WorkflowSessionV4
@@ -57,12 +103,17 @@ class ExportRecord:
     error: ICAError | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as one wire-shaped (camelCase) JSON object."""
+        """The record as one wire-shaped (camelCase) JSON object.
+
+        An error record also has ``"error": {"type": ..., "message": ...}``.
+        """
         out: dict[str, Any] = {"workflowSession": _wire(self.workflow_session)}
         for name in PARTS:
             part = getattr(self, name)
             if part is not None:
                 out[name] = [_wire(v) for v in part]
+        if self.error is not None:
+            out["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
         return out
 
 
@@ -87,11 +138,242 @@ async def _gather(calls: list[Callable[[], Awaitable[None]]]) -> None:
         raise errors[0]
 
 
+@attrs.define
+class _Tally:
+    """Counts the producer keeps and the iterator reads."""
+
+    skipped: int = 0
+
+
+def _skip_set(skip: Iterable[str | uuid.UUID] | None) -> frozenset[str]:
+    if skip is None:
+        return frozenset()
+    if isinstance(skip, (str, bytes)):
+        raise InvalidParameterError(
+            "skip", "must be a collection of workflow session ids, not a single string"
+        )
+    try:
+        items = list(skip)
+    except TypeError:
+        raise InvalidParameterError(
+            "skip", f"must be a collection of workflow session ids, got {type(skip).__name__}"
+        ) from None
+    out = set()
+    for sid in items:
+        if isinstance(sid, uuid.UUID):
+            out.add(str(sid))
+        elif isinstance(sid, str) and sid:
+            out.add(_canonical(sid))
+        else:
+            raise InvalidParameterError(
+                "skip", f"holds {_shown(sid)}; workflow session ids are non-empty strings"
+            )
+    return frozenset(out)
+
+
+@attrs.define(eq=False)
+class _ExportJob:
+    """What one export does: its settings and the producer (:meth:`produce`).
+
+    Holds the :class:`Session` and the listing, never the :class:`Export` iterator.
+    """
+
+    session: Session
+    project_id: str
+    listing: Paginator[Any, Any]
+    include: tuple[str, ...]
+    concurrency: int
+    ordered: bool
+    retry: RetryPolicy | None
+    raw: bool
+    on_error: OnError
+    max_analyses: int
+    skip: frozenset[str]
+    select: Callable[[Any], bool] | None
+    tally: _Tally
+
+    async def produce(self, send: ObjectSendStream[Any]) -> None:
+        """Send one :class:`ExportRecord` per selected listing item; raise on failure."""
+        # Ordered mode keeps finished records until their turn: the window bounds that buffer.
+        window = anyio.Semaphore(self.concurrency * (2 if self.ordered else 1))
+        active = anyio.CapacityLimiter(self.concurrency)
+        finished: dict[int, ExportRecord] = {}
+        next_out = 0
+        emit_lock = anyio.Lock()
+        errors: list[BaseException] = []
+
+        async def emit(seq: int, record: ExportRecord) -> None:
+            nonlocal next_out
+            if not self.ordered:
+                await send.send(record)
+                window.release()
+                return
+            finished[seq] = record
+            async with emit_lock:
+                while next_out in finished:
+                    await send.send(finished.pop(next_out))
+                    next_out += 1
+                    window.release()
+
+        async def work(seq: int, ws: Any, sid: str | None, failure: ICAError | None) -> None:
+            try:
+                if sid is None:
+                    assert failure is not None
+                    record = ExportRecord(ws, error=failure)
+                else:
+                    async with active:
+                        record = await self._record(ws, sid)
+                await emit(seq, record)
+            except Exception as exc:
+                errors.append(exc)
+                tg.cancel_scope.cancel()
+
+        seq = 0
+        async with anyio.create_task_group() as tg:
+            try:
+                async with self.listing.pages() as pages:
+                    async for page in pages:
+                        for ws in page_items(page):
+                            sid: str | None = None
+                            failure: ICAError | None = None
+                            try:
+                                sid = self._usable_id(ws)
+                            except InvalidResponseError as exc:
+                                if self.on_error == "raise":
+                                    raise
+                                failure = exc
+                            if sid is not None and not self._selected(ws, sid):
+                                self.tally.skipped += 1
+                                continue
+                            await window.acquire()
+                            tg.start_soon(work, seq, ws, sid, failure)
+                            seq += 1
+            except Exception as exc:
+                # Raised here, it would leave the group wrapped in an ExceptionGroup.
+                errors.append(exc)
+                tg.cancel_scope.cancel()
+        if errors:
+            raise errors[0]
+
+    def _selected(self, ws: Any, sid: str) -> bool:
+        if self.skip and _canonical(sid) in self.skip:
+            return False
+        return self.select is None or bool(self.select(ws))
+
+    def _usable_id(self, ws: Any) -> str:
+        """The workflow session id of a listing item, or :class:`InvalidResponseError`."""
+        if isinstance(ws, WorkflowSessionV4):
+            if ws.id is not None:
+                return str(ws.id)
+            # The lenient decoder keeps an undecodable id in `extra`, and an item that was not
+            # an object under the key "".
+            if "" in ws.extra:
+                raise self._bad_item(f"is {_shown(ws.extra[''])}, not an object")
+            raw_id = ws.extra.get("id")
+            problem = "has no id" if raw_id is None else f"has id {_shown(raw_id)}, not a UUID"
+            raise self._bad_item(problem)
+        if not isinstance(ws, dict):
+            raise self._bad_item(f"is {_shown(ws)}, not an object")
+        sid = ws.get("id")
+        if sid is None:
+            raise self._bad_item("has no id")
+        if not isinstance(sid, str):
+            raise self._bad_item(f"has id {_shown(sid)}, not a string")
+        try:
+            for part in self.include:
+                session_path(self.project_id, sid, part, uuid=part == "analyses")
+        except InvalidParameterError as exc:
+            raise self._bad_item(f"has id {_shown(sid)}, which cannot be used: {exc}") from None
+        return sid
+
+    def _bad_item(self, problem: str) -> InvalidResponseError:
+        return InvalidResponseError(
+            f"a workflow session listed in project {self.project_id!r} {problem}"
+        )
+
+    async def _record(self, ws: Any, sid: str) -> ExportRecord:
+        session = self.session
+        pid = self.project_id
+        parts: dict[str, list[Any]] = {}
+
+        async def detail(part: str, model: type[Any]) -> None:
+            page, _ = await session._call(
+                "GET",
+                session_path(pid, sid, part),
+                [],
+                None,
+                None if self.raw else model,
+                paged=False,
+                retry=self.retry,
+            )
+            parts[part] = page_items(page)
+
+        async def inputs() -> None:
+            await detail("inputs", WorkflowSessionInputList)
+
+        async def configurations() -> None:
+            await detail("configurations", WorkflowSessionConfigurationList)
+
+        async def analyses() -> None:
+            # The whole cursor chain, in this task: a session's analyses rarely fill one page,
+            # and a look-ahead producer per session would cost more than it saves.
+            paginator = session.search_orchestrated_analyses(
+                pid, sid, retry=self.retry, raw=self.raw
+            )
+            params: PageParams | None = paginator.params
+            found: list[Any] = []
+            seen: set[str] = set()
+            pages = 0
+            cap = self.max_analyses
+            while params is not None:
+                page = await paginator.fetch(params)
+                items = page_items(page)
+                pages += 1
+                # Checked before keeping the page: an endless or absurd cursor costs at most
+                # `cap` analyses plus one page of memory, and `cap` pages of requests.
+                if len(found) + len(items) > cap or pages > cap:
+                    what = "analyses" if len(found) + len(items) > cap else "pages of analyses"
+                    raise PaginationError(
+                        f"workflow session {sid}: the server listed more than {cap:,} {what} "
+                        "(max_analyses_per_session); stopped instead of growing without bound"
+                    )
+                found.extend(items)
+                params = next_params(params, page, seen)
+            parts["analyses"] = found
+
+        calls = {"inputs": inputs, "configurations": configurations, "analyses": analyses}
+        error: ICAError | None = None
+        try:
+            await _gather([calls[name] for name in self.include])
+        except ICAError as exc:
+            if self.on_error == "raise" or isinstance(exc, _FATAL):
+                raise
+            error = exc
+        return ExportRecord(
+            ws,
+            inputs=parts.get("inputs"),
+            configurations=parts.get("configurations"),
+            analyses=parts.get("analyses"),
+            error=error,
+        )
+
+
 class Export(BackgroundIterator[ExportRecord]):
     """Async iterator of :class:`ExportRecord`; see :meth:`Session.export_workflow_sessions`.
 
     Close it (``async with`` or ``aclose()``) when leaving early: that cancels every in-flight
-    request at once. ``sessions_done`` counts records yielded so far.
+    request at once.
+
+    Counters: ``sessions_done`` (good records yielded so far), ``sessions_failed`` (error
+    records yielded, ``on_error="record"``) and ``sessions_skipped`` (listing items left out
+    by ``skip``/``select`` so far; the listing runs ahead of the records, so this count can be
+    ahead of the other two).
+
+    ``select`` is an internal hook for code built on the export (the SQLite mirror): a callable
+    given each usable listing item (a raw dict or a model, exactly as listed), once, in listing
+    order, before any request for that item; ``False`` leaves the item out (no record; counted
+    in ``sessions_skipped``). An exception from it ends the export. Items that are not usable
+    workflow sessions (null, no usable id) are never passed to it. ``skip`` is applied first.
     """
 
     def __init__(
@@ -106,11 +388,11 @@ class Export(BackgroundIterator[ExportRecord]):
         page_size: int | str | None,
         retry: RetryPolicy | None,
         raw: bool = False,
-        on_error: str = "raise",
+        skip: Iterable[str | uuid.UUID] | None = None,
+        on_error: OnError = "raise",
+        max_analyses_per_session: int = DEFAULT_MAX_ANALYSES_PER_SESSION,
         select: Callable[[Any], bool] | None = None,
     ) -> None:
-        if on_error not in ("raise", "record"):
-            raise InvalidParameterError("on_error", "must be 'raise' or 'record'")
         if isinstance(include, str):
             include = [p.strip() for p in include.split(",") if p.strip()]
         unknown = set(include) - set(PARTS)
@@ -122,26 +404,47 @@ class Export(BackgroundIterator[ExportRecord]):
             isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
         ):
             raise InvalidParameterError("concurrency", "must be an integer >= 1")
+        if on_error not in _ON_ERROR:
+            raise InvalidParameterError(
+                "on_error", f"must be 'raise' or 'record', got {_shown(on_error)}"
+            )
+        cap = max_analyses_per_session
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise InvalidParameterError("max_analyses_per_session", "must be an integer >= 1")
+        if select is not None and not callable(select):
+            raise InvalidParameterError("select", "must be a callable or None")
+        skipped = _skip_set(skip)
         super().__init__(session, concurrency or session.max_concurrency)
-        self._project_id = project_id
-        self._include = tuple(p for p in PARTS if p in include)
-        self._concurrency = concurrency or session.max_concurrency
-        self._ordered = ordered
-        self._retry = retry
-        self._raw = raw
-        self._on_error = on_error
-        # Called once per listed item, in listing order, before any of its requests: False
-        # leaves the item out.
-        self._select = select
         # Built now so that every argument is validated before anything is sent.
-        self._listing = session.search_workflow_sessions(
+        listing = session.search_workflow_sessions(
             project_id,
             page_size=page_size,
             analysis_query_parameters=analysis_query_parameters,
             retry=retry,
             raw=raw,
         )
+        self._job = _ExportJob(
+            session=session,
+            project_id=project_id,
+            listing=listing,
+            include=tuple(p for p in PARTS if p in include),
+            concurrency=concurrency or session.max_concurrency,
+            ordered=ordered,
+            retry=retry,
+            raw=raw,
+            on_error=on_error,
+            max_analyses=cap,
+            skip=skipped,
+            select=select,
+            tally=_Tally(),
+        )
         self.sessions_done = 0
+        self.sessions_failed = 0
+
+    @property
+    def sessions_skipped(self) -> int:
+        """Listing items left out so far (``skip`` and ``select``)."""
+        return self._job.tally.skipped
 
     async def aclose(self) -> None:
         """Cancel the listing and every per-session request in flight."""
@@ -149,110 +452,15 @@ class Export(BackgroundIterator[ExportRecord]):
 
     async def __anext__(self) -> ExportRecord:
         record = await self._receive()
-        self.sessions_done += 1
+        if record.error is None:
+            self.sessions_done += 1
+        else:
+            self.sessions_failed += 1
         return record
 
+    def _producer(self) -> Callable[[ObjectSendStream[Any]], Awaitable[None]]:
+        """The producer: the job's bound ``produce``, which holds no reference to ``self``."""
+        return self._job.produce
+
     async def _produce(self, send: ObjectSendStream[Any]) -> None:
-        # Ordered mode keeps finished records until their turn: the window bounds that buffer.
-        window = anyio.Semaphore(self._concurrency * (2 if self._ordered else 1))
-        active = anyio.CapacityLimiter(self._concurrency)
-        finished: dict[int, ExportRecord] = {}
-        next_out = 0
-        emit_lock = anyio.Lock()
-        errors: list[BaseException] = []
-
-        async def emit(seq: int, record: ExportRecord) -> None:
-            nonlocal next_out
-            if not self._ordered:
-                await send.send(record)
-                window.release()
-                return
-            finished[seq] = record
-            async with emit_lock:
-                while next_out in finished:
-                    await send.send(finished.pop(next_out))
-                    next_out += 1
-                    window.release()
-
-        async def work(seq: int, ws: Any) -> None:
-            try:
-                async with active:
-                    try:
-                        record = await self._record(ws)
-                    except ICAError as exc:
-                        if self._on_error != "record":
-                            raise
-                        record = ExportRecord(ws, error=exc)
-                await emit(seq, record)
-            except Exception as exc:
-                errors.append(exc)
-                tg.cancel_scope.cancel()
-
-        seq = 0
-        async with anyio.create_task_group() as tg:
-            try:
-                async with self._listing.pages() as pages:
-                    async for page in pages:
-                        for ws in page_items(page):
-                            if self._select is not None and not self._select(ws):
-                                continue
-                            await window.acquire()
-                            tg.start_soon(work, seq, ws)
-                            seq += 1
-            except Exception as exc:
-                # Raised here, it would leave the group wrapped in an ExceptionGroup.
-                errors.append(exc)
-                tg.cancel_scope.cancel()
-        if errors:
-            raise errors[0]
-
-    async def _record(self, ws: Any) -> ExportRecord:
-        sid = ws.get("id") if isinstance(ws, dict) else ws.id
-        parts: dict[str, list[Any]] = {}
-        if sid is None:
-            # A session without an id (a lenient decode of a broken item) has nothing to fetch.
-            return ExportRecord(ws)
-        session = self._session
-        pid = self._project_id
-
-        async def detail(part: str, model: type[Any]) -> None:
-            page, _ = await session._call(
-                "GET",
-                session_path(pid, str(sid), part),
-                [],
-                None,
-                None if self._raw else model,
-                paged=False,
-                retry=self._retry,
-            )
-            parts[part] = page_items(page)
-
-        async def inputs() -> None:
-            await detail("inputs", WorkflowSessionInputList)
-
-        async def configurations() -> None:
-            await detail("configurations", WorkflowSessionConfigurationList)
-
-        async def analyses() -> None:
-            # The whole cursor chain, in this task: a session's analyses rarely fill one page,
-            # and a look-ahead producer per session would cost more than it saves.
-            paginator = session.search_orchestrated_analyses(
-                pid, str(sid), retry=self._retry, raw=self._raw
-            )
-            params: PageParams | None = paginator.params
-            found: list[Any] = []
-            seen: set[str] = set()
-            while params is not None:
-                page = await paginator.fetch(params)
-                found.extend(page_items(page))
-                params = next_params(params, page, seen)
-            parts["analyses"] = found
-
-        calls = {"inputs": inputs, "configurations": configurations, "analyses": analyses}
-        await _gather([calls[name] for name in self._include])
-        return ExportRecord(
-            ws,
-            inputs=parts.get("inputs"),
-            configurations=parts.get("configurations"),
-            analyses=parts.get("analyses"),
-        )
+        await self._producer()(send)

@@ -26,26 +26,37 @@ __all__ = ["ProgressBar"]
 
 
 class _Count(ProgressColumn):
-    """``1,234/3,000 sessions`` (or ``1,234 sessions`` while the total is unknown)."""
+    """``1,234/3,000 sessions`` (or ``1,234 sessions`` while the total is unknown); once items
+    were skipped or failed, ``1,234/3,000: 900 done, 330 skipped, 4 failed`` (zeros left out)."""
 
     def __init__(self, unit: str) -> None:
         super().__init__()
         self.unit = unit
 
     def render(self, task: Task) -> Text:
-        done = int(task.completed)
-        text = f"{done:,}/{int(task.total):,}" if task.total is not None else f"{done:,}"
-        return Text(f"{text} {self.unit}", style="progress.download")
+        settled = int(task.completed)
+        text = f"{settled:,}/{int(task.total):,}" if task.total is not None else f"{settled:,}"
+        skipped = int(task.fields.get("skipped", 0))
+        failed = int(task.fields.get("failed", 0))
+        if skipped or failed:
+            text += f": {settled - skipped - failed:,} done"
+            text += f", {skipped:,} skipped" if skipped else ""
+            text += f", {failed:,} failed" if failed else ""
+        else:
+            text += f" {self.unit}"
+        return Text(text, style="progress.download")
 
 
 class _Rate(ProgressColumn):
-    """Items per second since the start (steadier than rich's sliding-window speed)."""
+    """Items fetched per second since the start (skipped ones left out; steadier than rich's
+    sliding-window speed)."""
 
     def render(self, task: Task) -> Text:
         elapsed = task.finished_time if task.finished else task.elapsed
         if not elapsed or elapsed < 0.2:
             return Text("-/s", style="progress.data.speed")
-        return Text(f"{task.completed / elapsed:,.0f}/s", style="progress.data.speed")
+        fetched = task.completed - int(task.fields.get("skipped", 0))
+        return Text(f"{fetched / elapsed:,.0f}/s", style="progress.data.speed")
 
 
 class _Requests(ProgressColumn):
@@ -64,6 +75,8 @@ class ProgressBar:
 
     ``redirect_stdout`` routes lines written to ``sys.stdout`` above the bar; only ask for it
     when stdout is the same terminal (never for a pipe or a file, whose bytes must stay there).
+    :meth:`skip` and :meth:`fail` count items that settled without being done; a narrower
+    ``bar_width`` leaves room on the line for those counts.
     """
 
     def __init__(
@@ -75,12 +88,13 @@ class ProgressBar:
         total: int | None = None,
         force_terminal: bool = False,
         redirect_stdout: bool = False,
+        bar_width: int = 24,
     ) -> None:
         self.console = Console(stderr=True, force_terminal=True if force_terminal else None)
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
+            BarColumn(bar_width=bar_width),
             _Count(unit),
             _Rate(),
             _Requests(requests),
@@ -90,7 +104,9 @@ class ProgressBar:
             redirect_stderr=False,
             refresh_per_second=8,
         )
-        self._task = self._progress.add_task(description, total=total)
+        self._task = self._progress.add_task(description, total=total, skipped=0, failed=0)
+        self._skipped = 0
+        self._failed = 0
 
     def __enter__(self) -> ProgressBar:
         self._progress.start()
@@ -113,6 +129,20 @@ class ProgressBar:
     def advance(self, n: int = 1) -> None:
         """Count ``n`` more items done."""
         self._progress.advance(self._task, n)
+
+    def skip(self, n: int = 1) -> None:
+        """Count ``n`` more items left out (already done, say)."""
+        self._skipped += n
+        self._progress.update(self._task, advance=n, skipped=self._skipped)
+
+    def fail(self, n: int = 1) -> None:
+        """Count ``n`` more items that failed."""
+        self._failed += n
+        self._progress.update(self._task, advance=n, failed=self._failed)
+
+    def line(self, text: str) -> None:
+        """Print one line of text above the bar (as is: no markup, no wrapping)."""
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True, emoji=False)
 
     def set_total(self, total: int | None) -> None:
         """Set (or correct) the expected number of items."""

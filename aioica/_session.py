@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
@@ -22,6 +22,7 @@ from ._config import (
     env_base_url,
 )
 from ._errors import SessionClosedError
+from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION
 from ._http import Requester, check_page_shape, decode_json
 from ._paging import Paginator, validate_iteration
 from ._params import (
@@ -50,7 +51,9 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from ._export import Export
+    from uuid import UUID
+
+    from ._export import Export, OnError
     from ._mirror import SyncReport
 
 __all__ = ["ApiResponse", "Session"]
@@ -604,6 +607,10 @@ class Session:
         page_size: int | str | None = None,
         retry: RetryPolicy | None = None,
         raw: bool = False,
+        skip: Iterable[str | UUID] | None = None,
+        on_error: OnError = "raise",
+        max_analyses_per_session: int = DEFAULT_MAX_ANALYSES_PER_SESSION,
+        _select: Callable[[Any], bool] | None = None,
     ) -> Export:
         """Stream one :class:`ExportRecord` per workflow session (V4), with its inputs,
         configurations and every orchestrated analysis, fetched concurrently.
@@ -612,6 +619,25 @@ class Session:
         ``concurrency`` sessions (default: the session's ``max_concurrency``) are in progress,
         and every request also counts against ``max_concurrency``. ``ordered=True`` keeps the
         listing order (a bounded reorder window); otherwise records come as they complete.
+
+        ``skip``: workflow session ids to leave out (no record, no request for them; UUIDs
+        match whatever their spelling). The listing is still read in full, one request per
+        1,000 sessions, so re-running with ``skip=`` the ids already saved resumes an export.
+
+        ``on_error``: ``"raise"`` (default) ends the export with the first error. ``"record"``
+        yields a session whose requests still fail after retries as an :class:`ExportRecord`
+        whose ``error`` is the typed :class:`ICAError` (with the parts fetched before it), and
+        goes on; so is a listing item that is not a usable workflow session (null, not an
+        object, no usable id: an :class:`InvalidResponseError`). Errors that say the credentials
+        are refused (:class:`AuthenticationError`, :class:`TokenError`) and errors of the
+        listing itself end the export either way.
+
+        ``max_analyses_per_session`` (default 10,000): a session whose analyses cursor runs past
+        this many analyses, or this many pages, fails with a :class:`PaginationError` instead of
+        growing memory without bound (a cursor that never ends).
+
+        ``_select`` is an internal hook for code built on the export (the SQLite mirror); see
+        :class:`~aioica.Export`.
         """
         from ._export import Export
 
@@ -625,6 +651,10 @@ class Session:
             page_size=page_size,
             retry=retry,
             raw=raw,
+            skip=skip,
+            on_error=on_error,
+            max_analyses_per_session=max_analyses_per_session,
+            select=_select,
         )
 
     async def sync_workflow_sessions(

@@ -7,8 +7,9 @@ Commands::
     aioica sessions inputs [PROJECT] SESSION_ID
     aioica sessions configurations [PROJECT] SESSION_ID
     aioica analyses [PROJECT] SESSION_ID [--status S]
-    aioica export [PROJECT] [-o FILE] [--include inputs,configurations,analyses]
-                  [--concurrency N] [--status S] [--user-reference R] [--user-tag T] ...
+    aioica export [PROJECT] [-o FILE [--resume]] [--keep-going]
+                  [--include inputs,configurations,analyses] [--concurrency N]
+                  [--status S] [--user-reference R] [--user-tag T] ...
     aioica sync DB [PROJECT] [--full] [--concurrency N]
     aioica fake-server [--port N] [--sessions N] [--latency-ms MS] ...
     aioica demo [--sessions N] [--analyses N] [--latency-ms MS] [--output FILE]
@@ -28,7 +29,8 @@ forces it).
 Exit codes:
 
 * 0 — success
-* 1 — API error (an HTTP error status not listed below, an unusable response) or another failure
+* 1 — API error (an HTTP error status not listed below, an unusable response) or another failure;
+  also sessions that failed under ``export --keep-going`` (reported one line each)
 * 2 — bad arguments or usage
 * 3 — no credentials, or another configuration error (bad base URL, missing optional extra)
 * 4 — authentication or permission refused (HTTP 401/403, a token that cannot be obtained)
@@ -49,7 +51,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -68,8 +70,9 @@ from ._errors import (
     PermissionDeniedError,
     TokenError,
 )
-from ._export import PARTS
+from ._export import PARTS, ExportRecord
 from ._paging import page_items
+from ._resume import ExportFileError, prepare_resume
 from ._retry import RetryPolicy
 from ._session import Session
 from ._version import __version__
@@ -99,7 +102,8 @@ environment:
 
 exit codes:
   0    success
-  1    API error (other HTTP error status, unusable response) or other failure
+  1    API error (other HTTP error status, unusable response) or other failure;
+       sessions that failed under export --keep-going
   2    bad arguments or usage
   3    no credentials or configuration error
   4    authentication or permission refused (HTTP 401/403)
@@ -404,6 +408,20 @@ def build_parser(prog: str = "aioica", secrets: Sequence[str] = ()) -> argparse.
         metavar="N",
         help="sessions in progress at once (default: --max-concurrency)",
     )
+    export.add_argument(
+        "--resume",
+        action="store_true",
+        help="append to FILE (-o, JSON Lines): drop a partial last line a killed run left, "
+        "skip every session already complete in FILE, fetch the rest (use the same "
+        "--include and filters as the run that wrote it)",
+    )
+    export.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="a session that still fails after retries does not stop the export: it is "
+        "reported on stderr (one line each) and left out of the output, so a later --resume "
+        "fetches it; exit 1 at the end if any failed",
+    )
     _filter_options(export, what="sessions")
 
     sync = command(
@@ -471,12 +489,27 @@ def build_parser(prog: str = "aioica", secrets: Sequence[str] = ()) -> argparse.
 class _Bar(Protocol):
     def advance(self, n: int = 1) -> None: ...
 
+    def skip(self, n: int = 1) -> None: ...
+
+    def fail(self, n: int = 1) -> None: ...
+
+    def line(self, text: str) -> None: ...
+
     def set_total(self, total: int | None) -> None: ...
 
 
 class _NoBar:
     def advance(self, n: int = 1) -> None:
         pass
+
+    def skip(self, n: int = 1) -> None:
+        pass
+
+    def fail(self, n: int = 1) -> None:
+        pass
+
+    def line(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
 
     def set_total(self, total: int | None) -> None:
         pass
@@ -551,7 +584,13 @@ class _Runtime:
 
     @contextmanager
     def progress(
-        self, description: str, unit: str, requests: Callable[[], int], *, to_stdout: bool
+        self,
+        description: str,
+        unit: str,
+        requests: Callable[[], int],
+        *,
+        to_stdout: bool,
+        bar_width: int = 24,
     ) -> Iterator[_Bar]:
         """A progress bar on stderr when wanted and rich is installed, else a do-nothing one."""
         if not self.progress_wanted():
@@ -569,6 +608,7 @@ class _Runtime:
             force_terminal=bool(self.args.progress),
             # Rows printed on the same terminal go above the bar instead of through it.
             redirect_stdout=to_stdout and _isatty(sys.stdout) and _isatty(sys.stderr),
+            bar_width=bar_width,
         )
         with bar:
             yield bar
@@ -865,16 +905,26 @@ async def _cmd_analyses(rt: _Runtime) -> int:
 
 
 @contextmanager
-def _open_output(path: str | None) -> Iterator[Any]:
+def _open_output(path: str | None, *, append: bool = False) -> Iterator[Any]:
     if path is None or path == "-":
         yield _StdoutProxy()
         return
     try:
-        stream = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        stream = open(path, "a" if append else "w", encoding="utf-8", newline="\n")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     with stream:
         yield stream
+
+
+class _Exported:
+    """What an export run did."""
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.analyses = 0
+        self.skipped = 0
+        self.failed = 0
 
 
 async def _export_into(
@@ -886,25 +936,56 @@ async def _export_into(
     include: Sequence[str],
     concurrency: int | None,
     aqp: AnalysisQueryParameters | None,
-) -> tuple[int, int]:
-    """Run the export, write each record; returns (sessions, analyses)."""
-    sessions = analyses = 0
+    skip: Collection[str] = (),
+    on_failure: Callable[[ExportRecord], str] | None = None,
+) -> _Exported:
+    """Run the export and write each good record. With ``on_failure``, a failed session is
+    not written and does not end the export: the line ``on_failure`` makes of it goes to
+    stderr (above the bar)."""
+    done = _Exported()
     export = ica.export_workflow_sessions(
         project,
         analysis_query_parameters=aqp,
         include=include,
         concurrency=concurrency,
         raw=True,
+        skip=skip,
+        on_error="raise" if on_failure is None else "record",
     )
+
+    def count_skipped() -> None:
+        # The listing runs ahead of the records: catch the bar up with it.
+        if export.sessions_skipped > done.skipped:
+            bar.skip(export.sessions_skipped - done.skipped)
+            done.skipped = export.sessions_skipped
+
     writer.start()
     async with export:
         async for record in export:
+            count_skipped()
+            if record.error is not None:
+                assert on_failure is not None
+                done.failed += 1
+                bar.fail()
+                bar.line(on_failure(record))
+                continue
             writer.write(record.to_dict())
-            sessions += 1
-            analyses += len(record.analyses or ())
+            done.sessions += 1
+            done.analyses += len(record.analyses or ())
             bar.advance()
+        count_skipped()
     writer.finish()
-    return sessions, analyses
+    return done
+
+
+def _failed_id(record: ExportRecord) -> str | None:
+    ws: Any = record.workflow_session
+    sid = ws.get("id") if isinstance(ws, dict) else None
+    return sid if isinstance(sid, str) else None
+
+
+def _error_line(rt: _Runtime, message: str) -> str:
+    return f"aioica: error: {_scrub(_one_line(message), rt.secrets)}"
 
 
 async def _cmd_export(rt: _Runtime) -> int:
@@ -912,8 +993,35 @@ async def _cmd_export(rt: _Runtime) -> int:
     project = rt.project()
     aqp = _aqp(args)
     path = None if args.output in (None, "-") else args.output
+    already = frozenset[str]()
+    if args.resume:
+        if path is None:
+            raise UsageError("--resume needs -o FILE: it appends to FILE")
+        if args.format not in (None, "jsonl"):
+            raise UsageError("--resume works with JSON Lines only (--format jsonl)")
+        try:
+            state = prepare_resume(path, args.include)
+        except ExportFileError as exc:
+            raise UsageError(str(exc)) from None
+        already = state.ids
+        if state.existed:
+            rt.note(
+                f"resuming {path}: {len(state.ids):,} sessions already complete"
+                + (
+                    f"; dropped a partial last line ({state.dropped:,} bytes)"
+                    if state.dropped
+                    else ""
+                )
+            )
+
+    def report(record: ExportRecord) -> str:
+        sid = _failed_id(record)
+        assert record.error is not None
+        _, message = classify(record.error, rt.base_url)
+        return _error_line(rt, f"{'session ' + sid if sid else 'a listed session'}: {message}")
+
     async with rt.session() as ica:
-        with _open_output(path) as stream:
+        with _open_output(path, append=args.resume) as stream:
             writer = _Writer(
                 stream, rt.format_for(sys.stdout if path is None else stream), "export"
             )
@@ -926,10 +1034,15 @@ async def _cmd_export(rt: _Runtime) -> int:
                 total = _estimate_total(first, len(page_items(first)), None)
             started = time.perf_counter()
             with rt.progress(
-                "export", "sessions", lambda: ica.requests_sent, to_stdout=path is None
+                "export",
+                "sessions",
+                lambda: ica.requests_sent,
+                to_stdout=path is None,
+                # Room on the line for the skipped and failed counts.
+                bar_width=10 if args.resume or args.keep_going else 24,
             ) as bar:
                 bar.set_total(total)
-                sessions, analyses = await _export_into(
+                done = await _export_into(
                     ica,
                     project,
                     writer,
@@ -937,13 +1050,30 @@ async def _cmd_export(rt: _Runtime) -> int:
                     include=args.include,
                     concurrency=args.concurrency,
                     aqp=aqp,
+                    skip=already,
+                    on_failure=report if args.keep_going else None,
                 )
             wall = time.perf_counter() - started
+        rate = done.sessions / wall if wall > 0 else 0
         rt.note(
-            f"exported {sessions:,} sessions ({analyses:,} analyses) in {wall:.1f} s: "
-            f"{sessions / wall if wall > 0 else 0:,.0f} sessions/s, {ica.requests_sent:,} requests"
+            f"exported {done.sessions:,} sessions ({done.analyses:,} analyses) in {wall:.1f} s: "
+            f"{rate:,.0f} sessions/s, {ica.requests_sent:,} requests"
+            + (f"; skipped {done.skipped:,} already in the file" if args.resume else "")
+            + (f"; {done.failed:,} failed" if done.failed else "")
             + (f" -> {path}" if path else "")
         )
+    if done.failed:
+        several = done.failed != 1
+        message = (
+            f"{done.failed:,} session{'s' if several else ''} failed and "
+            f"{'were' if several else 'was'} not written"
+        )
+        if path:
+            message += (
+                f" to {path}; the same command with --resume fetches {'them' if several else 'it'}"
+            )
+        print(_error_line(rt, message), file=sys.stderr, flush=True)
+        return EXIT_API_ERROR
     return EXIT_OK
 
 
@@ -957,25 +1087,30 @@ async def _cmd_sync(rt: _Runtime) -> int:
         if rt.progress_wanted():
             first: Any = await ica.search_workflow_sessions(project, page_size=1, raw=True)
             total = _estimate_total(first, len(page_items(first)), None)
-        with rt.progress("sync", "sessions", lambda: ica.requests_sent, to_stdout=False) as bar:
+        with rt.progress(
+            "sync", "sessions", lambda: ica.requests_sent, to_stdout=False, bar_width=10
+        ) as bar:
             bar.set_total(total)
+            # Unchanged sessions count as skipped on the bar: nothing was fetched for them.
+            tick = {"unchanged": bar.skip, "failed": bar.fail}
             try:
                 report = await ica.sync_workflow_sessions(
                     project,
                     args.db,
                     full=args.full,
                     concurrency=args.concurrency,
-                    on_session=lambda _sid, _outcome: bar.advance(),
+                    on_session=lambda _sid, outcome: tick.get(outcome, bar.advance)(),
                 )
             except MirrorError as exc:
                 raise ConfigurationError(str(exc)) from None
     for failure in report.failures:
-        rt.note(f"aioica: session {failure.session_id} failed: {_one_line(str(failure.error))}")
+        _, message = classify(failure.error, rt.base_url)
+        what = f"session {failure.session_id}" if failure.session_id else "a listed session"
+        print(_error_line(rt, f"{what}: {message}"), file=sys.stderr, flush=True)
     rt.note(report.summary())
     if not report.complete:
-        rt.note(
-            f"aioica: {report.failed:,} session(s) not synced; the next sync fetches them again"
-        )
+        message = f"{report.failed:,} session(s) not synced; the next sync fetches them again"
+        print(_error_line(rt, message), file=sys.stderr, flush=True)
         return EXIT_API_ERROR
     return EXIT_OK
 
@@ -1021,7 +1156,7 @@ async def _cmd_demo(rt: _Runtime) -> int:
                     "export", "sessions", lambda: ica.requests_sent, to_stdout=False
                 ) as bar:
                     bar.set_total(args.sessions)
-                    sessions, analyses = await _export_into(
+                    done = await _export_into(
                         ica,
                         DEMO_PROJECT,
                         writer,
@@ -1030,6 +1165,7 @@ async def _cmd_demo(rt: _Runtime) -> int:
                         concurrency=None,
                         aqp=None,
                     )
+                    sessions, analyses = done.sessions, done.analyses
                 wall = time.perf_counter() - started
             requests = ica.requests_sent
     size = _size(path)

@@ -201,3 +201,26 @@ async def test_stopping_the_server_releases_a_hanging_request(fake: FakeICA) -> 
                     await anyio.sleep(0.01)
     assert len(outcome) == 1
     assert fake.counters.in_flight == 0
+
+
+@pytest.mark.anyio
+async def test_fail_session_breaks_one_session_always(fake: FakeICA) -> None:
+    bad, good = fake.dataset.session_ids("demo-project")[:2]
+    fake.faults.fail_session(bad, 503)
+    fake.faults.routes = frozenset({"searchWorkflowSessions"})  # does not shield the session
+    async with checked_client(fake) as c:
+        for _ in range(3):
+            assert (await c.get(f"{WS}/{bad}/inputs")).status_code == 503
+            assert (await c.get(f"{WS}/{bad}/configurations")).status_code == 503
+            assert (await c.post(f"{WS}/{bad}/analyses:search", json={})).status_code == 503
+        assert (await c.get(f"{WS}/{good}/inputs")).status_code == 200
+        assert (await c.post(f"{WS}:search", json={})).status_code == 200
+        fake.faults.fail_session(bad, 404)
+        assert (await c.get(f"{WS}/{bad}/inputs")).status_code == 404
+        fake.faults.clear()
+        assert (await c.get(f"{WS}/{bad}/inputs")).status_code == 200
+    assert fake.counters.faults["503"] == 9
+    with pytest.raises(ValueError, match="unknown fault action"):
+        fake.faults.fail_session(bad, "ok")
+    with pytest.raises(ValueError, match="unknown fault action"):
+        fake.faults.fail_session(bad, "explode")

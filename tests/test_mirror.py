@@ -35,31 +35,16 @@ def non_terminal(fake: FakeICA) -> int:
 
 
 class Gate:
-    """An ASGI wrapper: requests for ``session_id`` fail with 500 while ``fail`` is set, or
-    wait for ``release`` when it is given."""
+    """An ASGI wrapper: requests for ``session_id``'s details wait for ``release``."""
 
     def __init__(self, fake: FakeICA, session_id: str) -> None:
         self.fake = fake
         self.session_id = session_id
-        self.fail = False
-        self.release: anyio.Event | None = None
-        self.hits = 0
+        self.release = anyio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and f"/workflowSessions/{self.session_id}/" in scope["path"]:
-            self.hits += 1
-            if self.release is not None:
-                await self.release.wait()
-            if self.fail:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [(b"content-type", b"application/problem+json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": b'{"status":500}'})
-                return
+            await self.release.wait()
         await self.fake(scope, receive, send)
 
 
@@ -228,12 +213,10 @@ async def test_failing_session_is_recorded_and_fetched_next_run(tmp_path: Path) 
     fake = make_fake()
     # A terminal session: only the failure makes the next run fetch it again.
     victim = next(s for s in fake.dataset.sessions(P) if s.status in TERMINAL)
-    gate = Gate(fake, victim.id)
-    gate.fail = True
+    fake.faults.fail_session(victim.id, 500)
     db = str(tmp_path / "mirror.db")
-    async with gated_session(
-        gate, retry=aioica.RetryPolicy(max_attempts=2, backoff_base=0.01)
-    ) as ica:
+    retry = aioica.RetryPolicy(max_attempts=2, backoff_base=0.01)
+    async with fake.session(retry=retry) as ica:
         report = await ica.sync_workflow_sessions(P, db)
         assert report.failed == 1 and not report.complete
         assert [f.session_id for f in report.failures] == [victim.id]
@@ -256,15 +239,16 @@ async def test_failing_session_is_recorded_and_fetched_next_run(tmp_path: Path) 
         del got[victim.id], want[victim.id]
         assert got == want
 
-        gate.fail = False
-        gate.hits = 0
+        fake.faults.failing_sessions.clear()
+        fake.counters.reset()
         seen: dict[str, str] = {}
         report = await ica.sync_workflow_sessions(
             P, db, on_session=lambda s, outcome: seen.setdefault(s, outcome)
         )
     assert report.complete and report.failed == 0
     assert seen[victim.id] == "refreshed"
-    assert gate.hits >= 3
+    open_ = sum(1 for s in fake.dataset.sessions(P) if s.status not in TERMINAL)
+    assert report.requests == 1 + 3 * (open_ + 1)
     assert mirrored(db) == expected(fake)
     with sqlite3.connect(db) as conn:
         assert conn.execute(
@@ -279,7 +263,6 @@ async def test_readers_query_while_a_sync_writes(tmp_path: Path) -> None:
     # the reads below happen while the sync is provably still writing.
     last = fake.dataset.sessions(P)[-1]
     gate = Gate(fake, last.id)
-    gate.release = anyio.Event()
     db = str(tmp_path / "mirror.db")
     counts: list[int] = []
 
@@ -300,7 +283,6 @@ async def test_readers_query_while_a_sync_writes(tmp_path: Path) -> None:
                 n = 0
             counts.append(n)
             if 0 < n < N:
-                assert gate.release is not None
                 gate.release.set()
                 return
             await anyio.sleep(0.01)

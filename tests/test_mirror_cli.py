@@ -88,11 +88,12 @@ def test_failed_sessions_exit_1_and_are_fetched_next_time(
     fake.faults.html_fraction = 0.0
     fake.faults.rate_5xx = 0.1
     code, err = sync(capsys, db, "--max-attempts", "1")
-    failed = [line for line in err.splitlines() if line.startswith("aioica: session ")]
+    failed = [line for line in err.splitlines() if line.startswith("aioica: error: session ")]
     assert code == 1, err
     assert failed, err
+    assert all("503" in line for line in failed), failed
     assert f"{len(failed)} failed" in err
-    assert f"aioica: {len(failed)} session(s) not synced" in err
+    assert f"aioica: error: {len(failed)} session(s) not synced" in err
     with sqlite3.connect(db) as conn:
         flagged = conn.execute(
             "SELECT count(*) FROM workflow_sessions WHERE sync_error IS NOT NULL"

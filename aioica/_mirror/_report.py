@@ -17,9 +17,11 @@ class MirrorError(ICAError):
 @attrs.frozen
 class SyncFailure:
     """A session whose details could not be fetched (after retries); the next sync tries it
-    again. Its listing row is stored with ``sync_error`` set."""
+    again. Its listing row is stored with ``sync_error`` set. A listing item that is not a
+    usable workflow session (null, no usable id) is a failure too, with ``session_id`` the id
+    it had, if a string, else ``None``; it is not stored."""
 
-    session_id: str
+    session_id: str | None
     error: ICAError
 
 
@@ -31,7 +33,8 @@ class SyncReport:
     (its listing item differs from the one last synced, or it had been marked removed and is
     listed again), ``refreshed`` (same listing item, fetched again because its last synced
     status was not terminal, an earlier run failed on it, or ``full``), ``unchanged`` (not
-    fetched at all) or ``failed`` (fetched, still failing after retries; see ``failures``).
+    fetched at all) or ``failed`` (fetched, still failing after retries, or not a usable
+    workflow session; see ``failures``).
     ``removed`` counts the sessions that this run found missing from the listing and marked.
     """
 

@@ -137,7 +137,16 @@ async def sync_workflow_sessions(
                 # Raw mode: wire-shaped dicts, whatever the record's annotations say.
                 ws: Any = record.workflow_session
                 parts: Any = record
-                sid = ws["id"]
+                sid = ws.get("id") if isinstance(ws, dict) else None
+                if sid not in pending:
+                    # A listing item that is no usable session (null, no usable id): nothing
+                    # to store, but the mirror is not complete either.
+                    assert record.error is not None
+                    failures.append(
+                        SyncFailure(sid if isinstance(sid, str) else None, record.error)
+                    )
+                    counts["failed"] += 1
+                    continue
                 text, digest, kind = pending.pop(sid)
                 if record.error is not None:
                     kind = "failed"

@@ -404,16 +404,19 @@ class FakeICA:
                 await send(message)
 
             f = self.faults
+            broken = f.failing_sessions.get(route.session) if route.session else None
             if (route.op not in _TOKEN_OPS or f.apply_to_tokens) and (
                 f.routes is None or route.op in f.routes
             ):
                 if f.latency_ms or f.jitter_ms:
                     jitter = self._rng.random() * f.jitter_ms if f.jitter_ms else 0.0
                     await anyio.sleep((f.latency_ms + jitter) / 1000)
-                action = self._pick_fault(now)
-                if action is not None:
-                    await self._inject(action, scope, receive, tagged, transport)
-                    return
+                action = broken if broken is not None else self._pick_fault(now)
+            else:
+                action = broken
+            if action is not None:
+                await self._inject(action, scope, receive, tagged, transport)
+                return
             scope = dict(scope)
             scope["aioica.fake"] = (route, bytes(body))
             await self._gzip(scope, receive, tagged)

@@ -34,6 +34,9 @@ class Faults:
       stops.
     - ``budget_per_second``: at most that many requests in any one-second window, the rest get
       429 with ``Retry-After: 1``.
+    - ``failing_sessions``: workflow session id -> action (an HTTP status or one of the actions
+      above); every request for that session's inputs, configurations or analyses gets it,
+      always, whatever ``routes`` says (see :meth:`fail_session`). The listing is unaffected.
     """
 
     latency_ms: float = 0.0
@@ -53,7 +56,15 @@ class Faults:
     script: collections.deque[int | str] = attrs.field(
         factory=collections.deque, converter=collections.deque
     )
+    failing_sessions: dict[str, int | str] = attrs.field(factory=dict)
     seed: int = 0
+
+    def fail_session(self, workflow_session_id: str, action: int | str = 500) -> None:
+        """Make every request for one workflow session's details fail with ``action`` (a
+        status such as 500 or 404, or ``"drop"``, ``"truncate"``, ``"hang"``, ``"html"``)."""
+        if not isinstance(action, int) and (action not in FAULT_ACTIONS or action == "ok"):
+            raise ValueError(f"unknown fault action {action!r}")
+        self.failing_sessions[workflow_session_id] = action
 
     def push(self, *actions: int | str) -> None:
         """Queue scripted faults for the next requests, in order."""
