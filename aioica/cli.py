@@ -12,7 +12,7 @@ Commands::
                   [--status S] [--user-reference R] [--user-tag T] ...
     aioica sync DB [PROJECT] [--full] [--concurrency N]
     aioica fake-server [--port N] [--sessions N] [--latency-ms MS] ...
-    aioica demo [--sessions N] [--analyses N] [--latency-ms MS] [--output FILE]
+    aioica demo [--sessions N] [--analyses N] [--latency-ms MS] [--output FILE] [--sync DB]
 
 PROJECT defaults to ``ICAV2_PROJECT_ID``. Credentials come from ``--access-token`` /
 ``--api-key`` or else ``ICAV2_ACCESS_TOKEN`` / ``ICAV2_X_API_KEY``; the base URL from
@@ -479,6 +479,12 @@ def build_parser(prog: str = "aioica", secrets: Sequence[str] = ()) -> argparse.
     )
     demo.add_argument(
         "--output", "-o", default=DEMO_OUTPUT, metavar="FILE", help=f"default ./{DEMO_OUTPUT}"
+    )
+    demo.add_argument(
+        "--sync",
+        metavar="DB",
+        help="instead of exporting: mirror the project into the SQLite file DB, move the fake's "
+        "data one step forward, and sync again (shows the requests each run took)",
     )
     return parser
 
@@ -1077,6 +1083,17 @@ async def _cmd_export(rt: _Runtime) -> int:
     return EXIT_OK
 
 
+def _sync_ticker(bar: _Bar) -> Callable[[str, str], None]:
+    """The bar's update per synced session: unchanged ones count as skipped (nothing was
+    fetched for them), failed ones as failed."""
+    tick = {"unchanged": bar.skip, "failed": bar.fail}
+
+    def on_session(_sid: str, outcome: str) -> None:
+        tick.get(outcome, bar.advance)()
+
+    return on_session
+
+
 async def _cmd_sync(rt: _Runtime) -> int:
     from ._mirror import MirrorError
 
@@ -1091,15 +1108,13 @@ async def _cmd_sync(rt: _Runtime) -> int:
             "sync", "sessions", lambda: ica.requests_sent, to_stdout=False, bar_width=10
         ) as bar:
             bar.set_total(total)
-            # Unchanged sessions count as skipped on the bar: nothing was fetched for them.
-            tick = {"unchanged": bar.skip, "failed": bar.fail}
             try:
                 report = await ica.sync_workflow_sessions(
                     project,
                     args.db,
                     full=args.full,
                     concurrency=args.concurrency,
-                    on_session=lambda _sid, outcome: tick.get(outcome, bar.advance)(),
+                    on_session=_sync_ticker(bar),
                 )
             except MirrorError as exc:
                 raise ConfigurationError(str(exc)) from None
@@ -1142,6 +1157,8 @@ async def _cmd_demo(rt: _Runtime) -> int:
         f"Starting a fake ICA with {args.sessions:,} workflow sessions "
         f"(~{args.analyses} analyses each, {args.latency_ms:g} ms latency per request)..."
     )
+    if args.sync:
+        return await _demo_sync(rt, fake, args.sync)
     async with serve(fake) as url:
         session = rt.session(auth=ApiKeyAuth(fake.api_key), base_url=url)
         async with session as ica:
@@ -1186,6 +1203,44 @@ async def _cmd_demo(rt: _Runtime) -> int:
         ),
         flush=True,
     )
+    return EXIT_OK
+
+
+async def _demo_sync(rt: _Runtime, fake: Any, db: str) -> int:
+    """``aioica demo --sync DB``: a first sync, the fake's data one step on, a second sync."""
+    from ._mirror import MirrorError, SyncReport
+    from .testing import serve
+
+    lines = ["aioica demo: a local SQLite mirror of a fake ICA project, kept up to date"]
+    async with serve(fake) as url:
+        async with rt.session(auth=ApiKeyAuth(fake.api_key), base_url=url) as ica:
+            for label in ("sync", "sync again"):
+                if label == "sync again":
+                    step = fake.advance()
+                    lines.append(
+                        f"  (the fake moved on: {len(step.progressed[DEMO_PROJECT]):,} sessions "
+                        f"progressed, {len(step.added[DEMO_PROJECT]):,} appeared, "
+                        f"{len(step.removed[DEMO_PROJECT]):,} disappeared)"
+                    )
+                with rt.progress(
+                    "sync", "sessions", lambda: ica.requests_sent, to_stdout=False, bar_width=10
+                ) as bar:
+                    try:
+                        report: SyncReport = await ica.sync_workflow_sessions(
+                            DEMO_PROJECT, db, on_session=_sync_ticker(bar)
+                        )
+                    except MirrorError as exc:
+                        raise ConfigurationError(str(exc)) from None
+                lines.append(
+                    f"  {label:<11} {report.requests:>7,} requests in {report.elapsed:.2f} s: "
+                    f"{report.new:,} new, {report.changed:,} changed,"
+                )
+                lines.append(
+                    f"  {'':<11} {report.refreshed:,} refreshed, {report.unchanged:,} unchanged, "
+                    f"{report.removed:,} removed"
+                )
+    lines.append(f"Next: sqlite3 {db} 'SELECT status, count(*) FROM workflow_sessions GROUP BY 1'")
+    print("\n".join(lines), flush=True)
     return EXIT_OK
 
 

@@ -4,6 +4,7 @@ served on loopback TCP."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -201,3 +202,26 @@ def test_sigkill_mid_sync_then_rerun_equals_an_uninterrupted_sync(
     assert outcomes == ["interrupted", "ok"]
     # Sessions the killed run finished (and that are terminal) were not fetched again.
     assert rerun_requests == 1 + 3 * (300 - partial + open_before)
+
+
+def test_demo_sync_shows_a_first_and_an_incremental_sync(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "demo.db"
+    code = main(["demo", "--sessions", "50", "--latency-ms", "0", "--sync", str(db)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = [line for line in out.splitlines() if " requests in " in line]
+    assert len(lines) == 2, out
+    first, second = (
+        int(re.search(r"([\d,]+) requests in", line).group(1).replace(",", ""))  # type: ignore[union-attr]
+        for line in lines
+    )
+    assert first == 1 + 3 * 50
+    assert second < first
+    assert "50 new" in lines[0]
+    for line in out.splitlines():
+        assert len(line) <= 80 or line.startswith("Next:"), line
+    with sqlite3.connect(db) as conn:
+        runs = conn.execute("SELECT outcome, requests FROM sync_runs ORDER BY id").fetchall()
+    assert runs == [("ok", first), ("ok", second)]
