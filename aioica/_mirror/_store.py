@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["SCHEMA_VERSION", "TERMINAL", "Outcome", "SessionState", "Store", "utc_now"]
+__all__ = ["SCHEMA_VERSION", "TERMINAL", "Outcome", "SessionState", "Store", "dumps", "utc_now"]
 
 SCHEMA_VERSION = 1
 
@@ -107,8 +107,9 @@ def utc_now() -> str:
     return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+#: Compact JSON text. No circularity check: values come from decoded JSON, which has no cycles
+#: (and the check costs a sixth of the encoding time).
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 
 def _text(value: Any) -> str | None:
@@ -272,10 +273,10 @@ class Store:
             if not o.new:
                 stale.append((sid,))
             inputs += [
-                (sid, i, _text(item.get("code")), _dumps(item)) for i, item in enumerate(o.inputs)
+                (sid, i, _text(item.get("code")), dumps(item)) for i, item in enumerate(o.inputs)
             ]
             configurations += [
-                (sid, i, _text(item.get("name")), _dumps(item))
+                (sid, i, _text(item.get("name")), dumps(item))
                 for i, item in enumerate(o.configurations)
             ]
             analyses += [a for item in o.analyses if (a := _analysis_row(sid, item)) is not None]
@@ -343,7 +344,7 @@ def _analysis_row(sid: str, item: Mapping[str, Any]) -> tuple[Any, ...] | None:
         a["id"],
         sid,
         _text(a.get("status")),
-        _dumps(a),
+        dumps(a),
         _text(a.get("reference")),
         _text(a.get("userReference")),
         _text(pipeline.get("code")) if isinstance(pipeline, dict) else None,

@@ -8,7 +8,6 @@ request, so the run keeps the export's pipelined fan-out and lists each page exa
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +18,7 @@ import anyio
 from .._errors import ICAError, InvalidParameterError
 from .._export import PARTS, Export
 from ._report import MirrorError, SyncFailure, SyncReport
-from ._store import TERMINAL, Outcome, SessionState, Store
+from ._store import TERMINAL, Outcome, SessionState, Store, dumps
 from ._writer import Thread, writer
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ OUTCOMES = ("new", "changed", "refreshed", "unchanged", "failed")
 
 def _fingerprint(item: Mapping[str, Any]) -> tuple[str, str]:
     """The listing item as stored (compact JSON) and a short hash of it."""
-    text = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+    text = dumps(item)
     return text, hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 

@@ -53,7 +53,7 @@ async def writer(
     *,
     buffer: int = 512,
     batch_size: int = 1000,
-    delay: float = 0.1,
+    delay: float = 0.25,
 ) -> AsyncIterator[ObjectSendStream[Outcome]]:
     """A send stream whose outcomes end up in ``store``; leaving the block writes the rest.
 
