@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -232,7 +233,11 @@ class Store:
             "SELECT id, listing_hash, status, removed_at IS NOT NULL, sync_error IS NOT NULL "
             "FROM workflow_sessions"
         )
-        return {r[0]: SessionState(r[1], r[2], bool(r[3]), bool(r[4])) for r in rows}
+        # Statuses interned: a dozen distinct values shared by every session in memory.
+        return {
+            r[0]: SessionState(r[1], sys.intern(r[2]) if r[2] else r[2], bool(r[3]), bool(r[4]))
+            for r in rows
+        }
 
     # -- writes -----------------------------------------------------------------------------
 
