@@ -323,6 +323,9 @@ async def test_cancelled_sync_then_rerun_equals_an_uninterrupted_one(tmp_path: P
         assert 60 <= written < 300
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT outcome FROM sync_runs").fetchall() == [("cancelled",)]
+            # Everything fetched before the cancellation was written on the way out.
+            stored = conn.execute("SELECT count(*) FROM workflow_sessions").fetchone()[0]
+            assert stored == written
         fake.counters.reset()
         report = await ica.sync_workflow_sessions(P, db)
         await ica.sync_workflow_sessions(P, reference)

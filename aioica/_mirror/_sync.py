@@ -123,7 +123,7 @@ async def sync_workflow_sessions(
         await export.aclose()
         raise
     run_id = 0
-    outcome = "failed"
+    run_outcome = "failed"
     error: str | None = None
     try:
         mirrored = await call(store.mirrored_project)
@@ -150,19 +150,23 @@ async def sync_workflow_sessions(
                 if record.error is not None:
                     kind = "failed"
                     failures.append(SyncFailure(sid, record.error))
-                    await send.send(Outcome(ws, text, digest, error=_describe(record.error)))
+                    item = Outcome(ws, text, digest, error=_describe(record.error))
                 else:
-                    await send.send(
-                        Outcome(
-                            ws,
-                            text,
-                            digest,
-                            inputs=parts.inputs or (),
-                            configurations=parts.configurations or (),
-                            analyses=parts.analyses or (),
-                            new=kind == "new",
-                        )
+                    item = Outcome(
+                        ws,
+                        text,
+                        digest,
+                        inputs=parts.inputs or (),
+                        configurations=parts.configurations or (),
+                        analyses=parts.analyses or (),
+                        new=kind == "new",
                     )
+                try:
+                    # No checkpoint per session while the buffer has room (the loop over the
+                    # export already yields to other tasks).
+                    send.send_nowait(item)
+                except anyio.WouldBlock:
+                    await send.send(item)
                 counts[kind] += 1
                 if on_session is not None:
                     on_session(sid, kind)
@@ -170,9 +174,9 @@ async def sync_workflow_sessions(
         gone = [sid for sid, old in state.items() if not old.removed]
         await call(store.mark_removed, gone, run_id)
         counts["removed"] = len(gone)
-        outcome = "ok" if not failures else "incomplete"
+        run_outcome = "ok" if not failures else "incomplete"
     except anyio.get_cancelled_exc_class():
-        outcome = "cancelled"
+        run_outcome = "cancelled"
         raise
     except Exception as exc:
         error = str(exc)
@@ -187,7 +191,7 @@ async def sync_workflow_sessions(
                         "elapsed_s": time.perf_counter() - started,
                         "error": error,
                     }
-                    await call(store.finish_run, run_id, outcome, finished)
+                    await call(store.finish_run, run_id, run_outcome, finished)
             finally:
                 await call(store.close)
     return SyncReport(

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._report import MirrorError
 from ._store import Outcome, Store
@@ -24,6 +24,8 @@ from ._store import Outcome, Store
 __all__ = ["Thread", "writer"]
 
 T = TypeVar("T")
+
+_POLL = 0.02  # seconds between looks at the buffer while a batch gathers
 
 
 class Thread:
@@ -45,16 +47,30 @@ class Thread:
             raise MirrorError(f"{self.path}: {exc}") from exc
 
 
+def _take(
+    receive: MemoryObjectReceiveStream[Outcome], batch: list[Outcome], limit: int | None
+) -> bool:
+    """Move buffered outcomes into ``batch`` (up to ``limit`` in all); True at end of stream."""
+    try:
+        while limit is None or len(batch) < limit:
+            batch.append(receive.receive_nowait())
+    except anyio.WouldBlock:
+        return False
+    except (anyio.EndOfStream, anyio.ClosedResourceError):
+        return True
+    return False
+
+
 @asynccontextmanager
 async def writer(
     call: Thread,
     store: Store,
     run_id: int,
     *,
-    buffer: int = 512,
+    buffer: int = 1024,
     batch_size: int = 1000,
     delay: float = 0.25,
-) -> AsyncIterator[ObjectSendStream[Outcome]]:
+) -> AsyncIterator[MemoryObjectSendStream[Outcome]]:
     """A send stream whose outcomes end up in ``store``; leaving the block writes the rest.
 
     An error in the block still lets everything already sent reach the database (those
@@ -65,19 +81,37 @@ async def writer(
     errors: list[BaseException] = []
 
     async def drain() -> None:
+        batch: list[Outcome] = []
         try:
             async with receive:
-                async for first in receive:
-                    batch = [first]
-                    # Fewer, larger transactions: each commit rewrites the index pages it
-                    # touched, so a commit per session would cost more than its rows.
-                    with anyio.move_on_after(delay):
-                        try:
-                            while len(batch) < batch_size:
-                                batch.append(await receive.receive())
-                        except anyio.EndOfStream:
-                            pass
-                    await call(store.write, batch, run_id)
+                try:
+                    async for first in receive:
+                        batch = [first]
+                        # Fewer, larger transactions: each commit rewrites the index pages
+                        # it touched. Sessions pile up in the buffer meanwhile: polling it a
+                        # few times per batch costs less than waking up for every session.
+                        deadline = anyio.current_time() + delay
+                        ended = False
+                        while not ended:
+                            ended = _take(receive, batch, batch_size)
+                            left = deadline - anyio.current_time()
+                            if len(batch) >= batch_size or left <= 0:
+                                break
+                            # A full buffer makes the fan-out wait: write it now.
+                            if receive.statistics().current_buffer_used >= buffer:
+                                continue
+                            await anyio.sleep(min(left, _POLL))
+                        # Not cancellable: a cancellation arrives once this commit is done.
+                        await call(store.write, batch, run_id)
+                        batch = []
+                except anyio.get_cancelled_exc_class():
+                    # Cancelled (Ctrl-C, a caller's timeout): what was fetched is still
+                    # written, so the next run need not fetch it again.
+                    with anyio.CancelScope(shield=True):
+                        _take(receive, batch, None)
+                        if batch:
+                            await call(store.write, batch, run_id)
+                    raise
         except Exception as exc:
             errors.append(exc)
             tg.cancel_scope.cancel()
