@@ -25,7 +25,7 @@ __all__ = ["Thread", "writer"]
 
 T = TypeVar("T")
 
-_POLL = 0.02  # seconds between looks at the buffer while a batch gathers
+_POLL = 0.05  # seconds between looks at the buffer while a batch gathers
 
 
 class Thread:
@@ -69,7 +69,7 @@ async def writer(
     *,
     buffer: int = 1024,
     batch_size: int = 1000,
-    delay: float = 0.25,
+    delay: float = 0.5,
 ) -> AsyncIterator[MemoryObjectSendStream[Outcome]]:
     """A send stream whose outcomes end up in ``store``; leaving the block writes the rest.
 
