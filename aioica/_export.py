@@ -70,7 +70,9 @@ def _wire(value: Any) -> Any:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    """A server-sent value for a message: quoted (so no control character gets through),
+    short, ``null`` for JSON's null."""
+    text = "null" if value is None else repr(value)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 

@@ -412,8 +412,9 @@ def build_parser(prog: str = "aioica", secrets: Sequence[str] = ()) -> argparse.
         "--resume",
         action="store_true",
         help="append to FILE (-o, JSON Lines): drop a partial last line a killed run left, "
-        "skip every session already complete in FILE, fetch the rest (use the same "
-        "--include and filters as the run that wrote it)",
+        "skip every session already complete in FILE (a newline-ended JSON object with "
+        "workflowSession.id and exactly this run's --include parts), fetch the rest; use the "
+        "--include and filters of the run that wrote FILE",
     )
     export.add_argument(
         "--keep-going",
@@ -987,7 +988,9 @@ async def _export_into(
 def _failed_id(record: ExportRecord) -> str | None:
     ws: Any = record.workflow_session
     sid = ws.get("id") if isinstance(ws, dict) else None
-    return sid if isinstance(sid, str) else None
+    # An id the server sent is printed only when it is plain text (an unusable one is quoted
+    # in the error's own message).
+    return sid if isinstance(sid, str) and sid.isprintable() and sid.strip() else None
 
 
 def _error_line(rt: _Runtime, message: str) -> str:

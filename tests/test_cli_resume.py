@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from aioica.cli import main
-from aioica.testing import Dataset, FakeICA, serve_in_thread
+from aioica.testing import Dataset, FakeICA, FakeServer, serve_in_thread
 
 pytestmark = pytest.mark.tcp
 
@@ -358,3 +358,46 @@ def test_resume_with_the_same_include(
     assert len(records) == SESSIONS and all(set(r) == {"workflowSession"} for r in records)
     assert {r["workflowSession"]["id"] for r in records} == set(fake.dataset.session_ids(PROJECT))
     assert fake.counters.requests == 1
+
+
+class BadListing:
+    """The fake ICA, except that its listing also has a null item and one whose id carries a
+    terminal escape sequence (served through the fake's own TCP server)."""
+
+    def __init__(self, fake: FakeICA) -> None:
+        self.fake = fake
+        self.base_path = fake.base_path
+        self.closing = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("workflowSessions:search"):
+            good = json.loads(self.fake.dataset.session_json(self.fake.dataset.sessions()[0], 4))
+            items = [good, None, {"id": "\x1b[31mred"}]
+            body = json.dumps({"items": items, "nextPageToken": None}).encode()
+            headers = [(b"content-type", b"application/vnd.illumina.v3+json")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.fake(scope, receive, send)
+
+
+def test_keep_going_reports_unusable_listing_items_as_inert_lines(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake: FakeICA
+) -> None:
+    server = FakeServer(BadListing(fake))  # type: ignore[arg-type]
+    monkeypatch.setenv("ICAV2_BASE_URL", server.start())
+    try:
+        code, out, err = run(capsys, "-q", "export", "--keep-going")
+    finally:
+        server.stop()
+    assert code == 1
+    assert [json.loads(line)["workflowSession"]["id"] for line in out.splitlines()] == [
+        fake.dataset.session_ids(PROJECT)[0]
+    ]
+    lines = err.splitlines()
+    assert len(lines) == 3, err
+    assert "\x1b" not in err and "Traceback" not in err
+    assert all(line.startswith("aioica: error: a listed session: ") for line in lines[:2])
+    assert any("null, not an object" in line for line in lines[:2])
+    assert any("\\x1b[31mred" in line for line in lines[:2])  # quoted, not interpreted
+    assert lines[2] == "aioica: error: 2 sessions failed and were not written"

@@ -352,6 +352,9 @@ async def test_unusable_listing_items_are_invalid_response_errors(raw: bool) -> 
             assert record.workflow_session == item  # the item exactly as listed
         json.dumps(record.to_dict())
     assert records[-1].error is None and sid_of(records[-1]) == GOOD
+    assert "is null, not an object" in str(records[0].error)
+    assert "has id 7, not a" in str(records[6].error)
+    assert "has no id" in str(records[4].error)
     # Only the good session's three requests went out after the listing.
     assert len(requested) == 4 and all(GOOD in p for p in requested[1:])
 
