@@ -19,7 +19,7 @@ from .._errors import ICAError, InvalidParameterError
 from .._export import PARTS, Export
 from ._report import MirrorError, SyncFailure, SyncReport
 from ._store import TERMINAL, Outcome, SessionState, Store, dumps
-from ._writer import Thread, writer
+from ._writer import StoreThread, writer
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
@@ -116,7 +116,7 @@ async def sync_workflow_sessions(
         on_error="record",
         select=select,
     )
-    call = Thread(db_path)
+    call = StoreThread(db_path)
     try:
         store = await call(Store, db_path)
     except MirrorError:

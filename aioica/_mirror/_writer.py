@@ -21,14 +21,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._report import MirrorError
 from ._store import Outcome, Store
 
-__all__ = ["Thread", "writer"]
+__all__ = ["StoreThread", "writer"]
 
 T = TypeVar("T")
 
 _POLL = 0.05  # seconds between looks at the buffer while a batch gathers
 
 
-class Thread:
+class StoreThread:
     """Runs the store's blocking calls in a worker thread, strictly one at a time.
 
     Not cancellable mid-call: a cancelled sync waits for the transaction in progress to commit
@@ -63,7 +63,7 @@ def _take(
 
 @asynccontextmanager
 async def writer(
-    call: Thread,
+    call: StoreThread,
     store: Store,
     run_id: int,
     *,
