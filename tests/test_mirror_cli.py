@@ -225,3 +225,40 @@ def test_demo_sync_shows_a_first_and_an_incremental_sync(
     with sqlite3.connect(db) as conn:
         runs = conn.execute("SELECT outcome, requests FROM sync_runs ORDER BY id").fetchall()
     assert runs == [("ok", first), ("ok", second)]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX")
+def test_ctrl_c_stops_a_sync_cleanly(tmp_path: Path) -> None:
+    fake = FakeICA(Dataset(seed=9, projects=[P], sessions=300, analyses=2))
+    db = tmp_path / "m.db"
+    fake.faults.latency_ms = 25
+    with serve_in_thread(fake) as base:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ICAV2_")}
+        env.update(ICAV2_BASE_URL=base, ICAV2_X_API_KEY=fake.api_key, ICAV2_PROJECT_ID=P)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aioica", "--max-concurrency", "8", "sync", str(db)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            wait_for(
+                lambda: (
+                    count_rows(db, "SELECT count(*) FROM workflow_sessions") >= 20
+                    or proc.poll() is not None
+                )
+            )
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert integrity(str(db)) == "ok"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT outcome FROM sync_runs").fetchall() == [("cancelled",)]
+        stored = conn.execute("SELECT count(*) FROM workflow_sessions").fetchone()[0]
+    assert 20 <= stored < 300
