@@ -30,6 +30,7 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._export import Export, ExportRecord
+from ._mirror import MirrorError, SyncFailure, SyncReport
 from ._paging import ItemIterator, PageIterator, Paginator
 from ._retry import RetryPolicy
 from ._session import ApiResponse, Session
@@ -74,6 +75,7 @@ __all__ = [
     "InvalidParameterError",
     "InvalidResponseError",
     "ItemIterator",
+    "MirrorError",
     "NotFoundError",
     "PageIterator",
     "PaginationError",
@@ -87,6 +89,8 @@ __all__ = [
     "SessionClosedError",
     "StatusV3",
     "StatusV4",
+    "SyncFailure",
+    "SyncReport",
     "TokenAuth",
     "TokenError",
     "UnprocessableEntityError",

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from ._export import Export, OnError
+    from ._mirror import SyncReport
 
 __all__ = ["ApiResponse", "Session"]
 
@@ -663,6 +664,46 @@ class Session:
             on_error=on_error,
             max_analyses_per_session=max_analyses_per_session,
             select=_select,
+        )
+
+    async def sync_workflow_sessions(
+        self,
+        project_id: str,
+        path: str | os.PathLike[str],
+        *,
+        full: bool = False,
+        concurrency: int | None = None,
+        page_size: int | str | None = 1000,
+        retry: RetryPolicy | None = None,
+        on_session: Callable[[str, str], object] | None = None,
+    ) -> SyncReport:
+        """Bring the SQLite mirror at ``path`` up to date with the project; returns a
+        :class:`SyncReport` (new, changed, unchanged, removed, failed, requests, elapsed).
+
+        Every run lists all sessions (``page_size`` per request); inputs, configurations and
+        analyses are fetched only for sessions that are new, whose listing item changed,
+        whose last synced status was not terminal (SUCCEEDED, FAILED_FINAL, ABORTED), or
+        whose last fetch failed; ``full=True`` fetches every one. A session that still fails
+        after retries is recorded and the sync goes on (``report.failures``); sessions no
+        longer listed get ``removed_at``. The file is created if needed (WAL mode, readable
+        while a sync runs); writes happen in a worker thread in batched transactions, and a
+        run killed at any point leaves a consistent file that the next run completes.
+        ``on_session(session_id, outcome)`` is called once per listed session with its
+        outcome (``"new"``, ``"changed"``, ``"refreshed"``, ``"unchanged"`` or ``"failed"``;
+        see :class:`SyncReport`). Raises :class:`MirrorError` when the file cannot be used
+        (not SQLite, or it mirrors another project).
+        """
+        from ._mirror import sync_workflow_sessions
+
+        return await sync_workflow_sessions(
+            self,
+            project_id,
+            path,
+            full=full,
+            concurrency=concurrency,
+            page_size=page_size,
+            retry=retry,
+            on_session=on_session,
         )
 
 

@@ -10,8 +10,9 @@ Commands::
     aioica export [PROJECT] [-o FILE [--resume]] [--keep-going]
                   [--include inputs,configurations,analyses] [--concurrency N]
                   [--status S] [--user-reference R] [--user-tag T] ...
+    aioica sync DB [PROJECT] [--full] [--concurrency N]
     aioica fake-server [--port N] [--sessions N] [--latency-ms MS] ...
-    aioica demo [--sessions N] [--analyses N] [--latency-ms MS] [--output FILE]
+    aioica demo [--sessions N] [--analyses N] [--latency-ms MS] [--output FILE] [--sync DB]
 
 PROJECT defaults to ``ICAV2_PROJECT_ID``. Credentials come from ``--access-token`` /
 ``--api-key`` or else ``ICAV2_ACCESS_TOKEN`` / ``ICAV2_X_API_KEY``; the base URL from
@@ -21,8 +22,9 @@ Secrets are never printed, not even with ``--debug``.
 Output (``--format``): ``jsonl`` (one wire-shaped JSON object per line, the default when stdout
 is not a terminal), ``json`` (one array, written incrementally: output cut short lacks the
 closing ``]``) or ``table`` (fixed-width, fits 80 columns; the default on a terminal). Items are
-printed as they arrive. A progress bar is drawn on stderr for ``sessions list``, ``export`` and
-``demo`` when stderr is a terminal (``--quiet`` turns it off, ``--progress`` forces it).
+printed as they arrive. A progress bar is drawn on stderr for ``sessions list``, ``export``,
+``sync`` and ``demo`` when stderr is a terminal (``--quiet`` turns it off, ``--progress``
+forces it).
 
 Exit codes:
 
@@ -426,6 +428,27 @@ def build_parser(prog: str = "aioica", secrets: Sequence[str] = ()) -> argparse.
     )
     _filter_options(export, what="sessions")
 
+    sync = command(
+        commands,
+        "sync",
+        "bring a local SQLite mirror of the project up to date, fetching only what may have "
+        "changed (exit 1 if some session could not be fetched: the next sync retries it)",
+        _cmd_sync,
+    )
+    sync.add_argument("db", metavar="DB", help="SQLite file (WAL mode: readable during a sync)")
+    project_arg(sync)
+    sync.add_argument(
+        "--full",
+        action="store_true",
+        help="fetch every session's details again, changed or not",
+    )
+    sync.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="sessions in progress at once (default: --max-concurrency)",
+    )
+
     fake = commands.add_parser(
         "fake-server",
         help="serve a fake ICA on a local port, to try aioica without an account",
@@ -460,6 +483,12 @@ def build_parser(prog: str = "aioica", secrets: Sequence[str] = ()) -> argparse.
     )
     demo.add_argument(
         "--output", "-o", default=DEMO_OUTPUT, metavar="FILE", help=f"default ./{DEMO_OUTPUT}"
+    )
+    demo.add_argument(
+        "--sync",
+        metavar="DB",
+        help="instead of exporting: mirror the project into the SQLite file DB, move the fake's "
+        "data one step forward, and sync again (shows the requests each run took)",
     )
     return parser
 
@@ -1062,6 +1091,53 @@ async def _cmd_export(rt: _Runtime) -> int:
     return EXIT_OK
 
 
+def _sync_ticker(bar: _Bar) -> Callable[[str, str], None]:
+    """The bar's update per synced session: unchanged ones count as skipped (nothing was
+    fetched for them), failed ones as failed."""
+    tick = {"unchanged": bar.skip, "failed": bar.fail}
+
+    def on_session(_sid: str, outcome: str) -> None:
+        tick.get(outcome, bar.advance)()
+
+    return on_session
+
+
+async def _cmd_sync(rt: _Runtime) -> int:
+    from ._mirror import MirrorError
+
+    args = rt.args
+    project = rt.project()
+    async with rt.session() as ica:
+        total = None
+        if rt.progress_wanted():
+            first: Any = await ica.search_workflow_sessions(project, page_size=1, raw=True)
+            total = _estimate_total(first, len(page_items(first)), None)
+        with rt.progress(
+            "sync", "sessions", lambda: ica.requests_sent, to_stdout=False, bar_width=10
+        ) as bar:
+            bar.set_total(total)
+            try:
+                report = await ica.sync_workflow_sessions(
+                    project,
+                    args.db,
+                    full=args.full,
+                    concurrency=args.concurrency,
+                    on_session=_sync_ticker(bar),
+                )
+            except MirrorError as exc:
+                raise ConfigurationError(str(exc)) from None
+    for failure in report.failures:
+        _, message = classify(failure.error, rt.base_url)
+        what = f"session {failure.session_id}" if failure.session_id else "a listed session"
+        print(_error_line(rt, f"{what}: {message}"), file=sys.stderr, flush=True)
+    rt.note(report.summary())
+    if not report.complete:
+        message = f"{report.failed:,} session(s) not synced; the next sync fetches them again"
+        print(_error_line(rt, message), file=sys.stderr, flush=True)
+        return EXIT_API_ERROR
+    return EXIT_OK
+
+
 def _absolute(path: str) -> str:
     return os.path.abspath(path)
 
@@ -1089,6 +1165,8 @@ async def _cmd_demo(rt: _Runtime) -> int:
         f"Starting a fake ICA with {args.sessions:,} workflow sessions "
         f"(~{args.analyses} analyses each, {args.latency_ms:g} ms latency per request)..."
     )
+    if args.sync:
+        return await _demo_sync(rt, fake, args.sync)
     async with serve(fake) as url:
         session = rt.session(auth=ApiKeyAuth(fake.api_key), base_url=url)
         async with session as ica:
@@ -1133,6 +1211,44 @@ async def _cmd_demo(rt: _Runtime) -> int:
         ),
         flush=True,
     )
+    return EXIT_OK
+
+
+async def _demo_sync(rt: _Runtime, fake: Any, db: str) -> int:
+    """``aioica demo --sync DB``: a first sync, the fake's data one step on, a second sync."""
+    from ._mirror import MirrorError, SyncReport
+    from .testing import serve
+
+    lines = ["aioica demo: a local SQLite mirror of a fake ICA project, kept up to date"]
+    async with serve(fake) as url:
+        async with rt.session(auth=ApiKeyAuth(fake.api_key), base_url=url) as ica:
+            for label in ("sync", "sync again"):
+                if label == "sync again":
+                    step = fake.advance()
+                    lines.append(
+                        f"  (the fake moved on: {len(step.progressed[DEMO_PROJECT]):,} sessions "
+                        f"progressed, {len(step.added[DEMO_PROJECT]):,} appeared, "
+                        f"{len(step.removed[DEMO_PROJECT]):,} disappeared)"
+                    )
+                with rt.progress(
+                    "sync", "sessions", lambda: ica.requests_sent, to_stdout=False, bar_width=10
+                ) as bar:
+                    try:
+                        report: SyncReport = await ica.sync_workflow_sessions(
+                            DEMO_PROJECT, db, on_session=_sync_ticker(bar)
+                        )
+                    except MirrorError as exc:
+                        raise ConfigurationError(str(exc)) from None
+                lines.append(
+                    f"  {label:<11} {report.requests:>7,} requests in {report.elapsed:.2f} s: "
+                    f"{report.new:,} new, {report.changed:,} changed,"
+                )
+                lines.append(
+                    f"  {'':<11} {report.refreshed:,} refreshed, {report.unchanged:,} unchanged, "
+                    f"{report.removed:,} removed"
+                )
+    lines.append(f"Next: sqlite3 {db} 'SELECT status, count(*) FROM workflow_sessions GROUP BY 1'")
+    print("\n".join(lines), flush=True)
     return EXIT_OK
 
 

@@ -23,6 +23,7 @@ Over TCP (asyncio or trio caller; uvicorn runs in a thread)::
 
 from __future__ import annotations
 
+from ._advance import Advance
 from ._app import DEFAULT_API_KEY, V3_JSON, FakeICA
 from ._cli import fake_server_main
 from ._dataset import V3_TO_V4, V4_STATUSES, V4_TO_V3, AnalysisRecord, Dataset, SessionRecord
@@ -35,6 +36,7 @@ __all__ = [
     "V3_TO_V4",
     "V4_STATUSES",
     "V4_TO_V3",
+    "Advance",
     "AnalysisRecord",
     "Counters",
     "Dataset",

@@ -22,6 +22,7 @@ import anyio
 import httpx
 from starlette.middleware.gzip import GZipMiddleware
 
+from ._advance import Advance
 from ._dataset import V3_TO_V4, V4_STATUSES, AnalysisRecord, Dataset, SessionRecord, iso
 from ._faults import Counters, Faults
 
@@ -302,6 +303,11 @@ class FakeICA:
             headers=headers,
             **kwargs,
         )
+
+    def advance(self, *, new: float = 0.05, remove: float = 0.02) -> Advance:
+        """Move the dataset one generation forward (:meth:`Dataset.advance`); works while the
+        fake is being served."""
+        return self.dataset.advance(new=new, remove=remove)
 
     def reseed(self, seed: int | None = None) -> None:
         """Restart the fault random stream (from ``faults.seed`` unless ``seed`` is given)."""
@@ -816,7 +822,7 @@ class FakeICA:
         flt: _Filter,
         fields: Mapping[str, Callable[[R], Any]],
     ) -> Sequence[R]:
-        full_key = (*key, tuple(paging.sort))
+        full_key = (self.dataset.version, *key, tuple(paging.sort))
         cached = self._selections.get(full_key)
         if cached is not None:
             self._selections.move_to_end(full_key)

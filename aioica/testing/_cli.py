@@ -33,6 +33,12 @@ def build_parser(prog: str = "aioica fake-server") -> argparse.ArgumentParser:
     p.add_argument("--jwt-ttl", type=float, default=3600.0, help="lifetime of minted JWTs (s)")
     p.add_argument("--page-size", type=int, default=100, help="page size when none is asked")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and of the faults")
+    p.add_argument(
+        "--generation",
+        type=int,
+        default=0,
+        help="serve the data moved this many steps forward (Dataset.advance; default 0)",
+    )
     return p
 
 
@@ -52,7 +58,13 @@ def fake_server_main(argv: list[str] | None = None) -> int:
         return 2
     projects = args.project or ["demo-project"]
     fake = FakeICA(
-        Dataset(seed=args.seed, projects=projects, sessions=args.sessions, analyses=args.analyses),
+        Dataset(
+            seed=args.seed,
+            projects=projects,
+            sessions=args.sessions,
+            analyses=args.analyses,
+            generation=args.generation,
+        ),
         api_key=args.api_key,
         jwt_ttl=args.jwt_ttl,
         page_size_default=args.page_size,

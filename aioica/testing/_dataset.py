@@ -18,6 +18,8 @@ from typing import Any, overload
 
 import attrs
 
+from ._advance import Advance
+
 __all__ = [
     "V3_TO_V4",
     "V4_STATUSES",
@@ -189,12 +191,14 @@ class AnalysisRecord:
 
 
 class _Project:
-    def __init__(self, name: str, seed: int) -> None:
+    def __init__(self, name: str, seed: int, count: int) -> None:
         self.name = name
         self.id = name if _is_uuid(name) else _stable_uuid("project", seed, name)
         self.sessions: list[SessionRecord] | None = None
         self.chunks: dict[int, list[SessionRecord]] = {}
         self.by_id: dict[str, SessionRecord] = {}
+        self.removed: dict[str, SessionRecord] = {}  # taken out by advance()
+        self.next_index = count
 
 
 class Dataset:
@@ -204,7 +208,8 @@ class Dataset:
     ``Project.id`` field, and both spellings work in URLs) or a count (``"demo-project"``,
     ``"demo-project-2"``, ...). ``sessions`` per project; each session orchestrates between 0 and
     ``2 * analyses`` analyses (``analyses`` on average), has ``inputs`` input parameters and
-    ``configurations`` configuration entries.
+    ``configurations`` configuration entries. ``generation`` applies that many
+    :meth:`advance` steps at once (what ``aioica fake-server --generation N`` serves).
     """
 
     def __init__(
@@ -217,12 +222,13 @@ class Dataset:
         inputs: int = 2,
         configurations: int = 3,
         cache_limit: int = 50_000,
+        generation: int = 0,
     ) -> None:
         if isinstance(projects, int):
             names = ["demo-project"] + [f"demo-project-{i}" for i in range(2, projects + 1)]
         else:
             names = list(projects)
-        if not names or sessions < 0 or analyses < 0:
+        if not names or sessions < 0 or analyses < 0 or generation < 0:
             raise ValueError("Dataset needs at least one project and non-negative counts")
         self.seed = seed
         self.sessions_per_project = sessions
@@ -230,7 +236,7 @@ class Dataset:
         self.inputs_per_session = inputs
         self.configurations_per_session = configurations
         self.cache_limit = cache_limit
-        self._projects = {name: _Project(name, seed) for name in names}
+        self._projects = {name: _Project(name, seed, sessions) for name in names}
         self._aliases = {p.id: p for p in self._projects.values()}
         self._tenant_id = _stable_uuid("tenant", seed)
         self._owner_id = _stable_uuid("owner", seed)
@@ -240,6 +246,31 @@ class Dataset:
         self._workflows_v4: list[str] = []
         self._pipelines: dict[str, str] = {}
         self._build_catalogue()
+        #: How many :meth:`advance` steps the data has taken.
+        self.generation = 0
+        #: Bumped by every change to the data (servers drop cached selections on a change).
+        self.version = 0
+        for _ in range(generation):
+            self.advance()
+
+    # -- moving forward ----------------------------------------------------------------------
+
+    def advance(self, *, new: float = 0.05, remove: float = 0.02) -> Advance:
+        """Move the data one generation forward: about half of the sessions that are not
+        terminal progress (most to SUCCEEDED, FAILED_FINAL or ABORTED) and gain an analysis,
+        ``new`` x sessions appear and ``remove`` x sessions disappear (at least one each).
+        Deterministic from the seed; returns the ids that changed."""
+        from ._advance import advance
+
+        self.version += 1
+        return advance(self, new=new, remove=remove)
+
+    def restore_session(self, project: str, session_id: str) -> SessionRecord:
+        """Bring back a session that :meth:`advance` removed (``KeyError`` if it was not)."""
+        from ._advance import restore
+
+        self.version += 1
+        return restore(self, project, session_id)
 
     # -- public look-ups ---------------------------------------------------------------------
 
@@ -365,13 +396,19 @@ class Dataset:
     def _build_sessions(self, p: _Project, chunk: int) -> list[SessionRecord]:
         # Seeded per chunk so that a page in the middle of 200,000 sessions builds only its chunk.
         rng = random.Random(f"sessions/{self.seed}/{p.name}/{chunk}")
+        stop = min((chunk + 1) * _CHUNK, self.sessions_per_project)
+        return self._make_sessions(p, rng, range(chunk * _CHUNK, stop))
+
+    def _make_sessions(
+        self, p: _Project, rng: random.Random, indices: range
+    ) -> list[SessionRecord]:
         rand, randrange, getrandbits = rng.random, rng.randrange, rng.getrandbits
         k2 = 2 * self.analyses_per_session
         n_wf = len(_WORKFLOWS)
         out: list[SessionRecord] = []
         run_id = ""
-        for i in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, self.sessions_per_project)):
-            if i % 4 == 0:
+        for i in indices:
+            if i % 4 == 0 or not run_id:
                 # Several sessions (one per workflow) come from the same sequencing run.
                 run_no = i // 4 + 1
                 inst = _INSTRUMENTS[randrange(len(_INSTRUMENTS))]

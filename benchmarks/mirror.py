@@ -1,0 +1,129 @@
+"""`aioica sync` (SQLite mirror) against `aioica export -o FILE`, same fake, same run.
+
+    python benchmarks/mirror.py                    # 2,000 sessions, 20 ms latency, 3 rounds
+    python benchmarks/mirror.py --sessions 5000 --rounds 5
+
+The fake ICA is served over loopback TCP from this process (uvicorn in a thread); each client
+run is the real command line in a child process (`python -m aioica ...`, `-q`), so both pay
+the same start-up and neither shares a CPU budget with the server's Python. Rounds alternate
+export and full first sync (into a fresh file) so that machine noise hits both alike; wall
+and child CPU (`RUSAGE_CHILDREN`) are medians. Then the incremental runs: a second sync of the
+unchanged project, and a sync after one `FakeICA.advance()` step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aioica.testing import Dataset, FakeICA, Faults, serve_in_thread  # noqa: E402
+
+PROJECT = "demo-project"
+
+
+def run(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "aioica", "-q", *argv], env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--analyses", type=int, default=3)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    fake = FakeICA(
+        Dataset(seed=0, projects=[PROJECT], sessions=args.sessions, analyses=args.analyses),
+        faults=Faults(latency_ms=args.latency_ms),
+    )
+    with serve_in_thread(fake) as url, tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "ICAV2_BASE_URL": url,
+            "ICAV2_X_API_KEY": fake.api_key,
+            "ICAV2_PROJECT_ID": PROJECT,
+        }
+        results: dict[str, list[dict[str, Any]]] = {"export": [], "sync": []}
+        for r in range(args.rounds):
+            out = os.path.join(tmp, f"export-{r}.jsonl")
+            db = os.path.join(tmp, f"mirror-{r}.db")
+            order = ("export", "sync") if r % 2 == 0 else ("sync", "export")
+            for kind in order:
+                fake.counters.reset()
+                argv = ["export", "-o", out] if kind == "export" else ["sync", db]
+                res = run(argv, env)
+                res["requests"] = fake.counters.requests
+                results[kind].append(res)
+        db = os.path.join(tmp, f"mirror-{args.rounds - 1}.db")
+        fake.counters.reset()
+        second = run(["sync", db], env)
+        second["requests"] = fake.counters.requests
+        fake.advance()
+        fake.counters.reset()
+        third = run(["sync", db], env)
+        third["requests"] = fake.counters.requests
+        with sqlite3.connect(db) as conn:
+            runs = conn.execute(
+                "SELECT new, changed, refreshed, unchanged, removed, failed FROM sync_runs "
+                "ORDER BY id"
+            ).fetchall()
+
+    def med(kind: str, key: str) -> float:
+        return statistics.median(x[key] for x in results[kind])
+
+    print(
+        f"{args.sessions:,} sessions x ~{args.analyses} analyses, {args.latency_ms:g} ms "
+        f"latency, {args.rounds} rounds (median)"
+    )
+    print("| command | wall s | CPU s | requests | wall vs export | CPU vs export |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, label in (("export", "aioica export -o FILE"), ("sync", "aioica sync DB (first)")):
+        print(
+            f"| {label} | {med(kind, 'wall'):.2f} | {med(kind, 'cpu'):.2f} | "
+            f"{results[kind][0]['requests']:,} | {med(kind, 'wall') / med('export', 'wall'):.2f}x"
+            f" | {med(kind, 'cpu') / med('export', 'cpu'):.2f}x |"
+        )
+    for label, res, counts in (
+        ("aioica sync DB (unchanged)", second, runs[-2]),
+        ("aioica sync DB (after advance)", third, runs[-1]),
+    ):
+        print(
+            f"| {label} | {res['wall']:.2f} | {res['cpu']:.2f} | {res['requests']:,} | "
+            f"{res['wall'] / med('export', 'wall'):.2f}x | "
+            f"{res['cpu'] / med('export', 'cpu'):.2f}x |"
+        )
+        print(
+            "    new/changed/refreshed/unchanged/removed/failed: "
+            + "/".join(str(c) for c in counts),
+            file=sys.stderr,
+        )
+
+
+if __name__ == "__main__":
+    main()
