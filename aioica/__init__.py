@@ -20,6 +20,7 @@ from ._errors import (
     ICAError,
     InvalidParameterError,
     InvalidResponseError,
+    IteratorFinishedError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
@@ -28,7 +29,9 @@ from ._errors import (
     SessionClosedError,
     TokenError,
     UnprocessableEntityError,
+    WrongEventLoopError,
 )
+from ._events import RequestEvent
 from ._export import Export, ExportRecord
 from ._paging import ItemIterator, PageIterator, Paginator
 from ._retry import RetryPolicy
@@ -74,6 +77,7 @@ __all__ = [
     "InvalidParameterError",
     "InvalidResponseError",
     "ItemIterator",
+    "IteratorFinishedError",
     "NotFoundError",
     "PageIterator",
     "PaginationError",
@@ -81,6 +85,7 @@ __all__ = [
     "PermissionDeniedError",
     "Problem",
     "RateLimitError",
+    "RequestEvent",
     "RetryPolicy",
     "ServerError",
     "Session",
@@ -100,6 +105,7 @@ __all__ = [
     "WorkflowSessionPagedListV4",
     "WorkflowSessionV3",
     "WorkflowSessionV4",
+    "WrongEventLoopError",
     "__version__",
     "from_dict",
     "to_dict",

@@ -14,7 +14,7 @@ import anyio
 import attrs
 from anyio.abc import ObjectSendStream
 
-from ._background import BackgroundIterator
+from ._background import BackgroundIterator, Producer
 from ._errors import InvalidParameterError
 from ._paging import next_params, page_items
 from ._params import PageParams, session_path
@@ -30,6 +30,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from ._paging import Paginator
     from ._retry import RetryPolicy
     from ._session import Session
 
@@ -89,8 +90,10 @@ async def _gather(calls: list[Callable[[], Awaitable[None]]]) -> None:
 class Export(BackgroundIterator[ExportRecord]):
     """Async iterator of :class:`ExportRecord`; see :meth:`Session.export_workflow_sessions`.
 
-    Close it (``async with`` or ``aclose()``) when leaving early: that cancels every in-flight
-    request at once. ``sessions_done`` counts records yielded so far.
+    Runs once. Close it (``async with`` or ``aclose()``) when leaving early: that cancels every
+    in-flight request at once; an export dropped without closing is cancelled when it is
+    garbage-collected. ``sessions_done`` counts records yielded so far; ``state`` tells "not
+    started" (``"new"``) from running and finished.
     """
 
     def __init__(
@@ -118,19 +121,22 @@ class Export(BackgroundIterator[ExportRecord]):
         ):
             raise InvalidParameterError("concurrency", "must be an integer >= 1")
         super().__init__(session, concurrency or session.max_concurrency)
-        self._project_id = project_id
-        self._include = tuple(p for p in PARTS if p in include)
-        self._concurrency = concurrency or session.max_concurrency
-        self._ordered = ordered
-        self._retry = retry
-        self._raw = raw
-        # Built now so that every argument is validated before anything is sent.
-        self._listing = session.search_workflow_sessions(
+        self._job = _ExportJob(
+            session,
             project_id,
-            page_size=page_size,
-            analysis_query_parameters=analysis_query_parameters,
+            include=tuple(p for p in PARTS if p in include),
+            concurrency=concurrency or session.max_concurrency,
+            ordered=ordered,
             retry=retry,
             raw=raw,
+            # Built now so that every argument is validated before anything is sent.
+            listing=session.search_workflow_sessions(
+                project_id,
+                page_size=page_size,
+                analysis_query_parameters=analysis_query_parameters,
+                retry=retry,
+                raw=raw,
+            ),
         )
         self.sessions_done = 0
 
@@ -143,7 +149,36 @@ class Export(BackgroundIterator[ExportRecord]):
         self.sessions_done += 1
         return record
 
-    async def _produce(self, send: ObjectSendStream[Any]) -> None:
+    def _producer(self) -> Producer:
+        return self._job.produce
+
+
+class _ExportJob:
+    """What an export's producer needs, and nothing that refers back to the :class:`Export`
+    (an abandoned export must be collectable for its producer to be cancelled)."""
+
+    def __init__(
+        self,
+        session: Session,
+        project_id: str,
+        *,
+        include: tuple[str, ...],
+        concurrency: int,
+        ordered: bool,
+        retry: RetryPolicy | None,
+        raw: bool,
+        listing: Paginator[Any, Any],
+    ) -> None:
+        self._session = session
+        self._project_id = project_id
+        self._include = include
+        self._concurrency = concurrency
+        self._ordered = ordered
+        self._retry = retry
+        self._raw = raw
+        self._listing = listing
+
+    async def produce(self, send: ObjectSendStream[Any]) -> None:
         # Ordered mode keeps finished records until their turn: the window bounds that buffer.
         window = anyio.Semaphore(self._concurrency * (2 if self._ordered else 1))
         active = anyio.CapacityLimiter(self._concurrency)
