@@ -24,7 +24,7 @@ P = "demo-project"
 async def settle(condition: Callable[[], bool]) -> None:
     """Let cancellations be delivered until ``condition`` holds (bounded, not timed)."""
     with anyio.fail_after(10):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - the conditions have no event to wait on
             await anyio.sleep(0.01)
 
 
