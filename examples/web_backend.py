@@ -45,9 +45,9 @@ class JsonLines:
 
     When the client goes away, the server cancels the response or just drops its body. Either
     way nothing keeps running: a cancelled read closes the export, and a dropped body drops the
-    export, which cancels its requests when it is garbage-collected. It is a plain async iterator rather than an async
-    generator, so a body dropped half-way has nothing left to finalise (trio warns about
-    async generators collected unfinished).
+    export, which cancels its requests when it is garbage-collected. It is a plain async
+    iterator rather than an async generator, so a body dropped half-way has nothing left to
+    finalise (trio warns about async generators collected unfinished).
     """
 
     def __init__(self, export: aioica.Export) -> None:
