@@ -81,7 +81,7 @@ class Run:
     def __init__(self) -> None:
         self.scope = anyio.CancelScope()
         self.done = anyio.Event()
-        #: The producer returned (or its error was handed on), rather than being cancelled.
+        #: The producer returned (or handed its error on), rather than being cancelled.
         self.completed = False
 
 
@@ -177,11 +177,13 @@ async def _run_producer(
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return  # the consumer went away
                 except Exception as exc:
-                    run.completed = True
                     try:
                         await send.send(Failed(exc))
                     except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                         pass
+                    # Only once the error is on its way: a producer cancelled (by the session
+                    # closing) before it could hand its error on must not look finished.
+                    run.completed = True
     finally:
         forget(run)
         run.done.set()
