@@ -20,6 +20,7 @@ from ._errors import (
     ICAError,
     InvalidParameterError,
     InvalidResponseError,
+    IteratorFinishedError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
@@ -28,7 +29,9 @@ from ._errors import (
     SessionClosedError,
     TokenError,
     UnprocessableEntityError,
+    WrongEventLoopError,
 )
+from ._events import RequestEvent
 from ._export import Export, ExportRecord
 from ._mirror import MirrorError, SyncFailure, SyncReport
 from ._paging import ItemIterator, PageIterator, Paginator
@@ -76,6 +79,7 @@ __all__ = [
     "InvalidResponseError",
     "ItemIterator",
     "MirrorError",
+    "IteratorFinishedError",
     "NotFoundError",
     "PageIterator",
     "PaginationError",
@@ -83,6 +87,7 @@ __all__ = [
     "PermissionDeniedError",
     "Problem",
     "RateLimitError",
+    "RequestEvent",
     "RetryPolicy",
     "ServerError",
     "Session",
@@ -104,6 +109,7 @@ __all__ = [
     "WorkflowSessionPagedListV4",
     "WorkflowSessionV3",
     "WorkflowSessionV4",
+    "WrongEventLoopError",
     "__version__",
     "from_dict",
     "to_dict",

@@ -31,6 +31,7 @@ __all__ = [
     "ICAError",
     "InvalidParameterError",
     "InvalidResponseError",
+    "IteratorFinishedError",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
@@ -39,6 +40,7 @@ __all__ = [
     "SessionClosedError",
     "TokenError",
     "UnprocessableEntityError",
+    "WrongEventLoopError",
     "error_for_response",
 ]
 
@@ -60,6 +62,19 @@ class InvalidParameterError(ICAError, ValueError):
 
 class SessionClosedError(ICAError, RuntimeError):
     """The :class:`~aioica.Session` is not open (use ``async with``) or already closed."""
+
+
+class WrongEventLoopError(ICAError, RuntimeError):
+    """The :class:`~aioica.Session` was used from an event loop or thread other than the one
+    it was opened in (its connections belong to that loop). Nothing was sent."""
+
+
+class IteratorFinishedError(ICAError, RuntimeError):
+    """``async for`` over an iterator that has already finished (exhausted, closed or failed).
+
+    Iterators run once; iterate the :class:`~aioica.Paginator` again, or call the operation
+    again, for a new one.
+    """
 
 
 class APIError(ICAError):

@@ -19,7 +19,7 @@ import anyio
 import attrs
 from anyio.abc import ObjectSendStream
 
-from ._background import BackgroundIterator
+from ._background import BackgroundIterator, Producer
 from ._errors import (
     AuthenticationError,
     ICAError,
@@ -43,6 +43,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from ._paging import Paginator
     from ._retry import RetryPolicy
     from ._session import Session
 
@@ -363,8 +364,9 @@ class _ExportJob:
 class Export(BackgroundIterator[ExportRecord]):
     """Async iterator of :class:`ExportRecord`; see :meth:`Session.export_workflow_sessions`.
 
-    Close it (``async with`` or ``aclose()``) when leaving early: that cancels every in-flight
-    request at once.
+    Runs once. Close it (``async with`` or ``aclose()``) when leaving early: that cancels every
+    in-flight request at once; an export dropped without closing is cancelled when it is
+    garbage-collected. ``state`` tells "not started" (``"new"``) from running and finished.
 
     Counters: ``sessions_done`` (good records yielded so far), ``sessions_failed`` (error
     records yielded, ``on_error="record"``) and ``sessions_skipped`` (listing items left out
@@ -460,9 +462,6 @@ class Export(BackgroundIterator[ExportRecord]):
             self.sessions_failed += 1
         return record
 
-    def _producer(self) -> Callable[[ObjectSendStream[Any]], Awaitable[None]]:
-        """The producer: the job's bound ``produce``, which holds no reference to ``self``."""
+    def _producer(self) -> Producer:
+        """The job's bound ``produce``, which holds no reference to ``self``."""
         return self._job.produce
-
-    async def _produce(self, send: ObjectSendStream[Any]) -> None:
-        await self._producer()(send)

@@ -29,7 +29,8 @@ from ._errors import (
     redact,
     request_id,
 )
-from ._retry import RateGate, RetryPolicy, TokenBucket
+from ._events import EventHook, RequestEvent, emit
+from ._retry import PauseRefused, RateGate, RetryPolicy, TokenBucket
 from ._text import inert
 
 __all__ = ["Requester", "logger", "read_capped", "request_deadline"]
@@ -44,6 +45,27 @@ _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
 _DEADLINE_PHASES = ("connect", "write", "read", "pool")
 # Closing a connection after a deadline must not itself wait on the server for long.
 _CLOSE_GRACE = 5.0
+def _refused(
+    method: str, url: httpx.URL, policy: RetryPolicy, refused: PauseRefused
+) -> RateLimitError:
+    """The error of a call that will not wait for the session-wide 429 pause."""
+    allowed = (
+        "never waits (max_attempts=1)"
+        if policy.max_attempts == 1
+        else f"waits at most max_retry_after={policy.max_retry_after:g} s"
+    )
+    cause = refused.cause
+    if not isinstance(cause, RateLimitError):  # pragma: no cover - the gate closes on a 429
+        raise RuntimeError("the 429 pause has no cause") from None
+    error = RateLimitError(
+        f"{method} {url.path}: not sent: requests are paused for {refused.remaining:.1f} s "
+        f"more after HTTP 429 from ICA, and this call's retry policy {allowed}",
+        response=cause.response,
+        problem=cause.problem,
+    )
+    error.retry_after = refused.remaining
+    error.request = None  # nothing was sent; .response is the 429 that started the pause
+    return error
 
 
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
@@ -91,6 +113,7 @@ class Requester:
         follow_redirects: bool,
         max_response_bytes: int,
         own_client: bool = False,
+        on_event: EventHook | None = None,
     ) -> None:
         self.client = client
         self.auth = auth
@@ -108,6 +131,8 @@ class Requester:
         self._timeout = {"timeout": client.timeout.as_dict()}
         self._post_headers = {**headers, "Content-Type": "application/vnd.illumina.v3+json"}
         self.requests_sent = 0
+        self.on_event = on_event
+        self._calls = 0
 
     async def send(
         self,
@@ -121,22 +146,65 @@ class Requester:
         policy = retry or self.retry
         history: list[BaseException] = []
         attempt = 0
+        self._calls += 1
+        call = self._calls
         while True:
             attempt += 1
             error: APIError
             try:
-                return await self._attempt(method, url, body, attempt)
+                return await self._attempt(method, url, body, attempt, policy, call)
             except APIError as exc:
                 error = exc
+            except PauseRefused as refused:
+                # Fail fast: the caller's policy will not wait for the session-wide pause.
+                error = _refused(method, url, policy, refused)
+                error.attempts = attempt - 1
+                error.history = tuple(history)
+                if self.on_event is not None:
+                    event = self._event(
+                        "refused", method, url, call, attempt, 429, refused.remaining, error
+                    )
+                    emit(self.on_event, event)
+                raise error from None
             wait = self._retry_wait(error, policy, attempt)
             if wait is None:
                 error.attempts = attempt
                 error.history = tuple(history)
                 raise error
             history.append(error)
+            hook = self.on_event
+            if hook is not None:
+                status = getattr(error, "status_code", None)
+                emit(hook, self._event("retry", method, url, call, attempt, status, wait, error))
             if isinstance(error, RateLimitError):
-                self.gate.close_for(wait)
+                self.gate.close_for(wait, error)
+                if hook is not None:
+                    emit(hook, self._event("pause", method, url, call, attempt, 429, wait))
             await anyio.sleep(wait)
+
+    @staticmethod
+    def _event(
+        kind: Any,
+        method: str,
+        url: httpx.URL,
+        call: int,
+        attempt: int,
+        status: int | None = None,
+        wait: float | None = None,
+        error: BaseException | None = None,
+        elapsed: float | None = None,
+    ) -> RequestEvent:
+        return RequestEvent(
+            kind=kind,
+            method=method,
+            path=url.path,
+            call=call,
+            attempt=attempt,
+            status=status,
+            elapsed=elapsed,
+            wait=wait,
+            error=error,
+        )
 
     def _retry_wait(self, error: APIError, policy: RetryPolicy, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None to give up with ``error``."""
@@ -164,15 +232,51 @@ class Requester:
         return policy.backoff(attempt)
 
     async def _attempt(
-        self, method: str, url: httpx.URL, body: bytes | None, attempt: int
+        self,
+        method: str,
+        url: httpx.URL,
+        body: bytes | None,
+        attempt: int,
+        policy: RetryPolicy,
+        call: int,
     ) -> httpx.Response:
-        await self.gate.wait()
+        # The session-wide 429 pause: waited for only as long as this call's policy allows.
+        deadline = anyio.current_time() + policy.max_pause_wait
+        await self.gate.wait(deadline)
         if self.bucket is not None:
             await self.bucket.acquire()
         async with self.limiter:
             # A 429 may have arrived while this request queued for a slot.
-            await self.gate.wait()
-            return await self._exchange(method, url, body, attempt)
+            await self.gate.wait(deadline)
+            hook = self.on_event
+            if hook is None:
+                return await self._exchange(method, url, body, attempt)
+            return await self._observed(hook, method, url, body, attempt, call)
+
+    async def _observed(
+        self,
+        hook: EventHook,
+        method: str,
+        url: httpx.URL,
+        body: bytes | None,
+        attempt: int,
+        call: int,
+    ) -> httpx.Response:
+        emit(hook, self._event("request", method, url, call, attempt))
+        started = time.perf_counter()
+        try:
+            response = await self._exchange(method, url, body, attempt)
+        except BaseException as exc:
+            elapsed = time.perf_counter() - started
+            got = getattr(exc, "response", None)
+            status = got.status_code if isinstance(got, httpx.Response) else None
+            kind = "error" if status is None else "response"
+            emit(hook, self._event(kind, method, url, call, attempt, status, None, exc, elapsed))
+            raise
+        elapsed = time.perf_counter() - started
+        status = response.status_code
+        emit(hook, self._event("response", method, url, call, attempt, status, None, None, elapsed))
+        return response
 
     async def _exchange(
         self, method: str, url: httpx.URL, body: bytes | None, attempt: int

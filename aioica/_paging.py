@@ -1,12 +1,13 @@
 """Paginators: one call that can be awaited (one page) or iterated (every item, every page).
 
-Look-ahead runs in a producer task owned by the :class:`~aioica.Session`'s task group (see
+Look-ahead runs in a producer task registered with the :class:`~aioica.Session` (see
 ``_background``); the number of pages it may fetch ahead is bounded by credits, one per page the
 consumer asks for.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Awaitable, Callable, Generator, Hashable
@@ -17,11 +18,21 @@ import attrs
 import httpx
 from anyio.abc import ObjectSendStream
 
-from ._background import BackgroundIterator, Closing, Failed
+from ._background import (
+    FINISHED,
+    BackgroundIterator,
+    Closing,
+    Failed,
+    IteratorState,
+    Producer,
+    reuse_error,
+)
 from ._errors import ICAError, InvalidParameterError, InvalidResponseError, PaginationError
 from ._params import MAX_OFFSET_ROWS, PageParams
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from ._session import Session
 
 __all__ = ["ItemIterator", "PageIterator", "Paginator"]
@@ -98,11 +109,16 @@ def _with_items(page: T, items: list[Any]) -> T:
     return attrs.evolve(page, items=items)  # type: ignore[misc]
 
 
-class PageIterator(BackgroundIterator[tuple[str | None, Any]], Generic[PageT]):
-    """Async iterator over pages, with look-ahead. Close it (``aclose()`` or ``async with``).
+class PageIterator(BackgroundIterator[tuple[str | None, Any, bool]], Generic[PageT]):
+    """Async iterator over pages, with look-ahead. Runs once; close it (``aclose()`` or
+    ``async with``) to stop at once, or just drop it: its look-ahead is then cancelled when it
+    is garbage-collected.
 
-    ``resume_token`` is the cursor that fetches the next page not yet yielded (``None`` once the
-    last page has been yielded, or in offset mode): pass it as ``page_token`` to resume later.
+    ``resume_token`` is the cursor of the first page not yet delivered: pass it as
+    ``page_token`` to continue later without repeating or skipping a page. Before the first
+    page it is the ``page_token`` the call was made with (``None``: from the start); after the
+    last page it is ``None``. :attr:`state` tells "not started" from "done". In offset mode
+    (``sort`` / ``page_offset``) there is no cursor and it stays ``None``.
     """
 
     def __init__(self, paginator: Paginator[PageT, Any]) -> None:
@@ -112,23 +128,24 @@ class PageIterator(BackgroundIterator[tuple[str | None, Any]], Generic[PageT]):
         self._p = paginator
         self._credits = anyio.Semaphore(paginator.prefetch)
         self.resume_token: str | None = paginator.params.page_token
+        #: The cursor that fetched the page delivered last (``None``: the first page).
+        self.page_cursor: str | None = paginator.params.page_token
         self.pages_yielded = 0
 
     async def __anext__(self) -> PageT:
         # One credit per page asked for: the producer never runs more than `prefetch` ahead.
         self._credits.release()
-        try:
-            token, page = await self._receive()
-        except StopAsyncIteration:
-            self.resume_token = None
-            raise
-        self.resume_token = token
+        cursor, page, last = await self._receive()
+        self.page_cursor = cursor
+        self.resume_token = None if self._p.params.offset_mode else next_token(page)
         self.pages_yielded += 1
+        if last:
+            self._finish("exhausted")
         return page  # type: ignore[no-any-return]
 
-    async def _produce(self, send: ObjectSendStream[Any]) -> None:
+    def _producer(self) -> Producer:
         produce = _produce_offset if self._p.params.offset_mode else _produce_cursor
-        await produce(self._p, send, self._credits)
+        return functools.partial(produce, self._p, self._credits)
 
 
 def next_params(params: PageParams, page: Any, seen: set[str]) -> PageParams | None:
@@ -152,8 +169,10 @@ def next_params(params: PageParams, page: Any, seen: set[str]) -> PageParams | N
 
 
 async def _produce_cursor(
-    p: Paginator[Any, Any], send: ObjectSendStream[Any], credits: anyio.Semaphore
+    p: Paginator[Any, Any], credits: anyio.Semaphore, send: ObjectSendStream[Any]
 ) -> None:
+    # Sends (cursor, page, last): `last` says no page follows, so the consumer knows it is
+    # done as soon as it has the last page.
     params: PageParams | None = p.params
     seen: set[str] = set()
     fetched = 0
@@ -161,14 +180,15 @@ async def _produce_cursor(
         await credits.acquire()
         page = await p.fetch(params)
         fetched += len(page_items(page))
-        await send.send((params.page_token, page))
-        if p.max_items is not None and fetched >= p.max_items:
+        limit_reached = p.max_items is not None and fetched >= p.max_items
+        await send.send((params.page_token, page, limit_reached or next_token(page) is None))
+        if limit_reached:
             return
         params = next_params(params, page, seen)
 
 
 async def _produce_offset(
-    p: Paginator[Any, Any], send: ObjectSendStream[Any], credits: anyio.Semaphore
+    p: Paginator[Any, Any], credits: anyio.Semaphore, send: ObjectSendStream[Any]
 ) -> None:
     params = p.params
     start = params.page_offset or 0
@@ -176,9 +196,13 @@ async def _produce_offset(
     await credits.acquire()
     first = await p.fetch(attrs.evolve(params, page_offset=start, page_size=size))
     seen: set[Hashable] = set()
-    await send.send((None, _dedup(first, seen)))
     total = _field(first, "totalItemCount", "total_item_count")
-    if len(page_items(first)) < size:
+    short = len(page_items(first)) < size
+    end = total if isinstance(total, int) else MAX_OFFSET_ROWS
+    if p.max_items is not None:
+        end = min(end, start + p.max_items)
+    await send.send((None, _dedup(first, seen), short or start + size >= end))
+    if short:
         return
     if not isinstance(total, int):
         # Without a total the pages can only be walked one after another.
@@ -186,15 +210,13 @@ async def _produce_offset(
         while offset < MAX_OFFSET_ROWS:
             await credits.acquire()
             page = await p.fetch(attrs.evolve(params, page_offset=offset, page_size=size))
-            await send.send((None, _dedup(page, seen)))
-            if len(page_items(page)) < size:
+            short = len(page_items(page)) < size
+            await send.send((None, _dedup(page, seen), short or offset + size >= MAX_OFFSET_ROWS))
+            if short:
                 return
             offset += size
         _warn_cap(None)
         return
-    end = total
-    if p.max_items is not None:
-        end = min(end, start + p.max_items)
     if end > MAX_OFFSET_ROWS:
         _warn_cap(total)
         end = MAX_OFFSET_ROWS
@@ -220,7 +242,7 @@ async def _produce_offset(
     # handed on in order.
     async with anyio.create_task_group() as tg:
         tg.start_soon(launcher)
-        for offset in offsets:
+        for i, offset in enumerate(offsets):
             await ready[offset].wait()
             result = results.pop(offset)
             slots.release()
@@ -229,7 +251,7 @@ async def _produce_offset(
                 error = result.error
                 break
             await credits.acquire()
-            await send.send((None, _dedup(result, seen)))
+            await send.send((None, _dedup(result, seen), i == len(offsets) - 1))
         else:
             return
     raise error
@@ -259,10 +281,14 @@ def _dedup(page: T, seen: set[Hashable]) -> T:
 
 
 class ItemIterator(Closing, Generic[ItemT]):
-    """Async iterator over every item across pages. Close it (``aclose()`` or ``async with``).
+    """Async iterator over every item across pages. Runs once; close it (``aclose()`` or
+    ``async with``) to stop at once, or just drop it: its look-ahead is then cancelled when it
+    is garbage-collected.
 
-    ``resume_token`` is the cursor of the page holding the next item not yet yielded: resuming
-    from it may repeat up to one page's worth of items already seen.
+    ``resume_token`` is the cursor of the page holding the next item not yet delivered (after
+    a page's last item: the cursor of the next page; ``None`` once every item was delivered).
+    Resuming from it with ``page_token=`` never skips an item, but repeats the items of a
+    partly consumed page that were already delivered: ``items_in_page`` of them.
     """
 
     def __init__(self, paginator: Paginator[Any, ItemT]) -> None:
@@ -270,20 +296,48 @@ class ItemIterator(Closing, Generic[ItemT]):
         self._buffer: list[ItemT] = []
         self._index = 0
         self._max = paginator.max_items
+        self._closed = False
         self.items_yielded = 0
+
+    @property
+    def state(self) -> IteratorState:
+        """``"new"``, ``"running"``, ``"exhausted"``, ``"closed"`` or ``"failed"``."""
+        if self._max is not None and self.items_yielded >= self._max:
+            return "exhausted"
+        if self._closed:
+            return "closed"
+        pages = self._pages.state
+        if pages == "exhausted" and self._index < len(self._buffer):
+            return "running"
+        return pages
 
     @property
     def resume_token(self) -> str | None:
         """Cursor to resume from (see the class docstring)."""
+        if self._index < len(self._buffer):
+            return self._pages.page_cursor
         return self._pages.resume_token
+
+    @property
+    def items_in_page(self) -> int:
+        """Items of the page ``resume_token`` points at that were already delivered."""
+        return self._index if self._index < len(self._buffer) else 0
+
+    def __aiter__(self) -> Self:
+        state = self.state
+        if state in FINISHED:
+            raise reuse_error(self, state)
+        return self
 
     async def aclose(self) -> None:
         """Stop fetching: cancel in-flight page requests."""
+        if self.state not in FINISHED:
+            self._closed = True
         await self._pages.aclose()
 
     async def __anext__(self) -> ItemT:
         if self._max is not None and self.items_yielded >= self._max:
-            await self.aclose()
+            await self._pages.aclose()
             raise StopAsyncIteration
         while self._index >= len(self._buffer):
             page = await self._pages.__anext__()
@@ -310,8 +364,11 @@ class Paginator(Generic[PageT, ItemT]):
     ``page_offset`` it uses offset paging: after the first page, the remaining pages are fetched
     concurrently and yielded in order with repeated rows dropped (ICA caps this at 200,000 rows).
 
-    Leaving a loop early leaves the look-ahead to finish its current request in the background;
-    to cancel it at once use ``async with`` / ``contextlib.aclosing`` around the iterator.
+    A Paginator can be iterated any number of times: each ``async for`` (and each
+    ``.pages()``) starts a new iterator from the parameters of the call. The iterators
+    themselves run once. Leaving a loop early cancels the look-ahead as soon as the iterator is
+    garbage-collected (at once in CPython, unless something still references it); ``async
+    with`` / ``contextlib.aclosing`` around the iterator cancels it deterministically.
     """
 
     def __init__(

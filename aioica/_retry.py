@@ -13,7 +13,14 @@ from collections.abc import Callable
 import anyio
 import attrs
 
-__all__ = ["DEFAULT_RETRY", "RateGate", "RetryPolicy", "TokenBucket", "parse_retry_after"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "PauseRefused",
+    "RateGate",
+    "RetryPolicy",
+    "TokenBucket",
+    "parse_retry_after",
+]
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -40,6 +47,10 @@ class RetryPolicy:
     All five operations are read-only (the two POSTs are ``:search`` queries), so by default
     every one of them is retried on connection errors, read timeouts and the statuses in
     ``retry_statuses``. ``RetryPolicy.none()`` disables retries.
+
+    A 429 pauses the whole session. A call waits for that pause at most ``max_retry_after``
+    seconds, and not at all when its policy never retries (``max_attempts=1``, as in
+    ``RetryPolicy.none()``): a latency-sensitive call fails fast instead of sleeping.
     """
 
     max_attempts: int = attrs.field(default=5, validator=_positive_int)
@@ -49,7 +60,9 @@ class RetryPolicy:
     backoff_cap: float = attrs.field(default=30.0, validator=_non_negative)
     """Seconds: no single backoff wait exceeds this."""
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
-    """Seconds: the longest ``Retry-After`` honoured."""
+    """Seconds: the longest ``Retry-After`` honoured, and the longest a call waits for the
+    session-wide pause that another request's 429 started (a longer pause fails the call at
+    once with :class:`~aioica.RateLimitError`, nothing sent)."""
     retry_statuses: frozenset[int] = attrs.field(default=_RETRY_STATUSES, converter=frozenset)
     """HTTP statuses that are retried."""
     retry_connection_errors: bool = True
@@ -61,6 +74,11 @@ class RetryPolicy:
     def none(cls) -> RetryPolicy:
         """A policy that never retries."""
         return cls(max_attempts=1)
+
+    @property
+    def max_pause_wait(self) -> float:
+        """Seconds this policy lets a call wait for the session-wide 429 pause."""
+        return 0.0 if self.max_attempts == 1 else self.max_retry_after
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """The wait before try ``attempt + 1`` after try ``attempt`` (1-based) failed."""
@@ -96,6 +114,16 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
+class PauseRefused(Exception):
+    """The session-wide pause lasts longer than the caller is willing to wait."""
+
+    def __init__(self, remaining: float, cause: object) -> None:
+        super().__init__(remaining)
+        self.remaining = remaining
+        #: What closed the gate (the 429 error).
+        self.cause = cause
+
+
 class RateGate:
     """Session-wide pause after a 429: no new request starts until the server's wait is over.
 
@@ -105,22 +133,34 @@ class RateGate:
 
     def __init__(self) -> None:
         self._until = 0.0
+        self._cause: object = None
 
-    def close_for(self, seconds: float) -> None:
-        """Hold new requests for ``seconds`` from now (extends, never shortens, a pause)."""
-        self._until = max(self._until, anyio.current_time() + seconds)
+    def close_for(self, seconds: float, cause: object = None) -> None:
+        """Hold new requests for ``seconds`` from now (extends, never shortens, a pause);
+        ``cause`` is what asked for it (kept for callers that refuse to wait)."""
+        until = anyio.current_time() + seconds
+        if until >= self._until:
+            self._until = until
+            self._cause = cause
 
     @property
     def paused_until(self) -> float:
         """The ``anyio.current_time()`` at which requests may start again."""
         return self._until
 
-    async def wait(self) -> None:
-        """Sleep until the gate is open (rechecking: another 429 may extend the pause)."""
+    async def wait(self, deadline: float = math.inf) -> None:
+        """Sleep until the gate is open (rechecking: another 429 may extend the pause).
+
+        Raises :class:`PauseRefused` at once, without sleeping, when the pause lasts beyond
+        ``deadline`` (an ``anyio.current_time()`` value).
+        """
         while True:
-            delay = self._until - anyio.current_time()
+            now = anyio.current_time()
+            delay = self._until - now
             if delay <= 0:
                 return
+            if self._until > deadline:
+                raise PauseRefused(delay, self._cause)
             await anyio.sleep(delay)
 
 

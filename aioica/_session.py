@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
-from anyio.abc import TaskGroup
+from anyio.abc import ObjectSendStream
 
+from ._background import Producer, Producers, Run
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -21,7 +23,8 @@ from ._config import (
     check_base_url,
     env_base_url,
 )
-from ._errors import SessionClosedError
+from ._errors import SessionClosedError, WrongEventLoopError
+from ._events import EventHook, check_hook
 from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION
 from ._http import Requester, check_page_shape, decode_json
 from ._paging import Paginator, validate_iteration
@@ -35,7 +38,7 @@ from ._params import (
     session_path,
 )
 from ._retry import DEFAULT_RETRY, RateGate, RetryPolicy, TokenBucket
-from ._transport import url_builder
+from ._transport import aiohttp_available, current_async_library, url_builder
 from ._version import __version__
 from .models import (
     AnalysisQueryParameters,
@@ -129,6 +132,15 @@ class Session:
             32 MiB, about eight times a full page of 1,000 analyses). Bodies are decompressed
             step by step (gzip and deflate; other codings are refused), so a compression bomb
             costs at most this much memory per request in flight.
+        on_event: a function called with a :class:`RequestEvent` at each step of every call
+            (request, response, error, retry, 429 pause, refused): metrics and tracing without
+            patching. Called synchronously in the requesting task; an exception it raises is
+            logged (logger ``aioica``) and ignored.
+
+    A session belongs to the event loop (and thread) it was opened in; using it from another
+    raises :class:`WrongEventLoopError` before anything is sent. It may be opened in one task
+    and closed in another (a web framework's startup and shutdown hooks): ``aclose()`` works
+    from any task of its loop, cancels everything still running and can be called again.
     """
 
     def __init__(
@@ -148,7 +160,9 @@ class Session:
         verify: Any = True,
         trust_env: bool = True,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        on_event: EventHook | None = None,
     ) -> None:
+        self._on_event = check_hook(on_event)
         if auth is not None and not isinstance(auth, httpx.Auth):
             raise ConfigurationError(
                 f"auth must be an httpx.Auth (e.g. aioica.ApiKeyAuth(key)), got "
@@ -208,8 +222,10 @@ class Session:
             "User-Agent": f"aioica/{__version__}",
         }
         self._requester: Requester | None = None
-        self._tg: TaskGroup | None = None
+        self._producers = Producers()
+        self._loop: anyio.lowlevel.EventLoopToken | None = None
         self._closed = False
+        self._close_done: anyio.Event | None = None
 
     @classmethod
     def from_env(
@@ -257,6 +273,17 @@ class Session:
     async def __aenter__(self) -> Session:
         if self._requester is not None or self._closed:
             raise SessionClosedError("a Session can be entered once; create a new one")
+        if self.transport_kind == "aiohttp" and self._client is None:
+            if current_async_library() != "asyncio":
+                raise ConfigurationError(
+                    "transport='aiohttp' runs on asyncio only; use transport='httpx' (or "
+                    "'auto') under trio"
+                )
+            if not aiohttp_available():
+                raise ConfigurationError(
+                    "transport='aiohttp' needs aiohttp: pip install 'aioica[fast]'"
+                )
+        loop = anyio.lowlevel.current_token()
         if self._client is None:
             from ._transport import build_transport, tune_client
 
@@ -288,10 +315,9 @@ class Session:
             follow_redirects=self._follow_redirects,
             max_response_bytes=self._max_response_bytes,
             own_client=self._own_client,
+            on_event=self._on_event,
         )
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
+        self._loop = loop
         return self
 
     async def __aexit__(
@@ -308,28 +334,48 @@ class Session:
         exc: BaseException | None = None,
         tb: TracebackType | None = None,
     ) -> None:
-        """Cancel background work (look-ahead, exports) and close the owned HTTP client."""
+        """Cancel background work (look-ahead, exports) and close the owned HTTP client.
+
+        Works from any task of the session's event loop; a second call waits for the first to
+        finish and returns.
+        """
         if self._closed:
+            if self._close_done is not None:
+                await self._close_done.wait()
             return
+        self._check_loop()
         self._closed = True
-        tg, self._tg = self._tg, None
+        self._close_done = anyio.Event()
         self._requester = None
         try:
-            if tg is not None:
-                # Background producers never raise (errors travel to their consumers), so the
-                # group only needs cancelling; the caller's own exception, if any, propagates
-                # as itself rather than wrapped in an ExceptionGroup.
-                tg.cancel_scope.cancel()
-                await tg.__aexit__(None, None, None)
+            # Producers never raise (errors travel to their consumers), so closing only
+            # cancels them; the caller's own exception, if any, propagates as itself.
+            await self._producers.aclose()
         finally:
-            if self._own_client and self._client is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._client.aclose()
+            try:
+                if self._own_client and self._client is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self._client.aclose()
+            finally:
+                self._close_done.set()
 
     @property
     def requests_sent(self) -> int:
         """HTTP requests sent by this session so far (retries and redirects included)."""
         return 0 if self._requester is None else self._requester.requests_sent
+
+    def _check_loop(self) -> None:
+        if self._loop is None:
+            return
+        try:
+            current = anyio.lowlevel.current_token()
+        except RuntimeError:
+            current = None
+        if current != self._loop:
+            raise WrongEventLoopError(
+                "this Session was opened in another event loop or thread; a session and its "
+                "connections belong to the loop that opened it: open one Session per event loop"
+            )
 
     def _open(self) -> Requester:
         if self._requester is None:
@@ -338,12 +384,13 @@ class Session:
                 if not self._closed
                 else "the Session is closed"
             )
+        self._check_loop()
         return self._requester
 
-    def _spawn(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+    def _start_producer(self, produce: Producer, send: ObjectSendStream[Any]) -> Run:
+        """Run an iterator's producer in a task of its own, cancelled when the session closes."""
         self._open()
-        assert self._tg is not None
-        self._tg.start_soon(func, *args)
+        return self._producers.start(produce, send)
 
     # -- the request path ---------------------------------------------------------------------
 

@@ -33,8 +33,10 @@ def test_every_example_is_tested() -> None:
         "errors_and_retries.py",
         "export_project.py",
         "list_failed_sessions.py",
+        "request_metrics.py",
         "stream_analyses.py",
         "token_auth.py",
+        "web_backend.py",
     }
     assert (EXAMPLES / "test_with_fake.py").is_file()
 
@@ -99,6 +101,27 @@ def test_errors_and_retries(tmp_path: Path) -> None:
         "APIConnectionError after 3 attempts",
     ):
         assert fragment in out
+
+
+def test_request_metrics(tmp_path: Path) -> None:
+    done = run("request_metrics.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "exported 60 workflow sessions" in out
+    listing = 'route="/api/projects/{id}/workflowSessions:search",status="200"} 1'
+    assert f'aioica_requests_total{{method="POST",{listing}' in out
+    assert "aioica_request_duration_seconds_count" in out
+    # The fake throws in 429s and 5xx: the hook saw the retries and the pauses.
+    assert 'aioica_retries_total{route="/api/projects/{id}/workflowSessions/{id}/' in out
+    assert "aioica_rate_limit_pauses_total" in out
+
+
+def test_web_backend_demo(tmp_path: Path) -> None:
+    done = run("web_backend.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "GET /sessions?limit=5 -> 5 sessions" in out
+    assert "GET /export -> 300 JSON lines" in out
 
 
 def test_with_fake_runs_under_pytest(tmp_path: Path) -> None:

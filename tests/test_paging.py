@@ -129,18 +129,38 @@ async def test_pages_and_resume_token() -> None:
     server = PagedServer(30)
     async with session_for(server) as ica:
         async with ica.search_workflow_sessions("p", page_size=10).pages() as pages:
+            assert pages.state == "new" and pages.resume_token is None
             first = await pages.__anext__()
             assert len(first.items) == 10
-            assert pages.resume_token is None  # the first page was fetched without a cursor
+            # the cursor of the first page not yet delivered
+            assert pages.resume_token == "c/10" and pages.state == "running"
             second = await pages.__anext__()
-            assert pages.resume_token == "c/10"
+            assert pages.resume_token == "c/20"
             assert second.items[0].id is not None
-        # resume later from the cursor of the page after the last one handled
+        assert pages.state == "closed"
+        # resume later: exactly the pages not delivered, none repeated
         rest = [
             str(ws.id)
-            async for ws in ica.search_workflow_sessions("p", page_size=10, page_token="c/20")
+            async for ws in ica.search_workflow_sessions(
+                "p", page_size=10, page_token=pages.resume_token
+            )
         ]
-    assert rest == server.ids[20:]
+        assert rest == server.ids[20:]
+        async with ica.search_workflow_sessions("p", page_size=10, page_token="c/20").pages() as it:
+            assert it.resume_token == "c/20"  # not started: where it will start
+            last = await it.__anext__()
+            # the last page: nothing left, and the state says so before StopAsyncIteration
+            assert it.resume_token is None and it.state == "exhausted"
+            assert len(last.items) == 10
+            assert [p async for p in _rest(it)] == []
+
+
+async def _rest(it: Any) -> AsyncIterator[Any]:
+    while True:
+        try:
+            yield await it.__anext__()
+        except StopAsyncIteration:
+            return
 
 
 @pytest.mark.anyio
