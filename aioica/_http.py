@@ -25,6 +25,7 @@ from ._errors import (
     redact,
     request_id,
 )
+from ._fastpath import RequestFactory, Sender
 from ._retry import RateGate, RetryPolicy, TokenBucket
 
 __all__ = ["Requester", "logger", "read_capped"]
@@ -84,6 +85,10 @@ class Requester:
         self._timeout = {"timeout": client.timeout.as_dict()}
         self._post_headers = {**headers, "Content-Type": "application/vnd.illumina.v3+json"}
         self.requests_sent = 0
+        # See _fastpath: the same request and the same client.send result, built and sent
+        # with less machinery where aioica owns the client, the auth and the transport.
+        self._new_request = RequestFactory(self.headers, self._post_headers, self._timeout)
+        self._send = Sender(client, own_client=own_client)
 
     async def send(
         self,
@@ -153,10 +158,10 @@ class Requester:
     async def _exchange(
         self, method: str, url: httpx.URL, body: bytes | None, attempt: int
     ) -> httpx.Response:
-        headers = self.headers if body is None else self._post_headers
         if self._direct:
-            request = httpx.Request(method, url, headers=headers, extensions=self._timeout)
+            request = self._new_request(method, url, body is not None)
         else:
+            headers = self.headers if body is None else self._post_headers
             request = self.client.build_request(method, url, headers=headers)
         _set_body(request, body)
         # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
@@ -202,11 +207,11 @@ class Requester:
         status: int | None = None
         response: httpx.Response | None = None
         try:
-            # follow_redirects=False always: a caller's client may have it on, and httpx's own
-            # redirect handling keeps custom credential headers (X-API-Key) on other origins.
-            response = await self.client.send(
-                request, auth=auth, stream=True, follow_redirects=False
-            )
+            # client.send(request, auth=auth, stream=True, follow_redirects=False), or its fast
+            # equivalent (_fastpath). follow_redirects=False always: a caller's client may have
+            # it on, and httpx's own redirect handling keeps custom credential headers
+            # (X-API-Key) on other origins.
+            response = await self._send(request, auth)
             try:
                 await self._read_capped(response)
             finally:
