@@ -279,16 +279,25 @@ async def aioica_stream(
         }
 
 
-async def aioica_many_items(url: str, total: int) -> dict[str, Any]:
+async def aioica_many_items(url: str, total: int, decode_slice: int | None) -> dict[str, Any]:
+    if decode_slice is not None:
+        from aioica import _decode
+
+        _decode.SLICE = decode_slice  # 10**9: big pages decoded in one go
     async with aioica.Session(auth=aioica.ApiKeyAuth(API_KEY), base_url=url) as ica:
         # Baseline after a first full page: decoders built, buffers allocated once.
         await ica.search_workflow_sessions(PROJECT, page_size=1000)
         base = rss_mb()
+        beat = Heartbeat()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         n = 0
-        async for _ws in ica.search_workflow_sessions(PROJECT, page_size=1000):
-            n += 1
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(beat.run)
+            async for _ws in ica.search_workflow_sessions(PROJECT, page_size=1000):
+                n += 1
+            beat.running = False
         return {
+            **beat.summary(),
             "items": n,
             "wall": time.perf_counter() - wall0,
             "cpu": time.process_time() - cpu0,
@@ -401,7 +410,7 @@ def child(workload: str, url: str, opts: dict[str, Any]) -> dict[str, Any]:
             )
         )
     if workload == "many":
-        return anyio.run(aioica_many_items, url, opts["total"])
+        return anyio.run(aioica_many_items, url, opts["total"], opts.get("decode_slice"))
     raise SystemExit(f"unknown workload {workload}")
 
 
@@ -590,12 +599,16 @@ def w2(pages: int) -> None:
 def w3(total: int) -> None:
     print(f"\nW3: stream {total:,} items (page size 1000), models built and dropped")
     with fake_server(sessions=total, analyses=0, latency_ms=0) as url:
-        r = run_child("many", url, total=total)
-    print(
-        f"{r['items']:,} items in {r['wall']:.1f} s ({r['items'] / r['wall']:,.0f} items/s, "
-        f"CPU {r['cpu']:.1f} s); peak RSS {r['rss_base_mb']:.0f} -> {r['rss_peak_mb']:.0f} MB, "
-        f"growth {r['rss_growth_mb']:.1f} MB"
-    )
+        # The same stream with big pages decoded in one go (the 0.1 decoder) and in slices.
+        for label, decode_slice in (("decoded in one go", 10**9), ("decoded in slices", None)):
+            r = run_child("many", url, total=total, decode_slice=decode_slice)
+            print(
+                f"{label}: {r['items']:,} items in {r['wall']:.1f} s "
+                f"({r['items'] / r['wall']:,.0f} items/s, CPU {r['cpu']:.1f} s); peak RSS "
+                f"{r['rss_base_mb']:.0f} -> {r['rss_peak_mb']:.0f} MB, growth "
+                f"{r['rss_growth_mb']:.1f} MB; heartbeat lag p50/p99/max "
+                f"{r['hb_p50_ms']:.1f} / {r['hb_p99_ms']:.1f} / {r['hb_max_ms']:.1f} ms"
+            )
 
 
 def main() -> None:
@@ -619,6 +632,7 @@ def main() -> None:
         help="W1a aioica rows: " + ",".join(W1_VARIANTS),
     )
     parser.add_argument("--no-libica-seq", action="store_true", help="skip libica sequential")
+    parser.add_argument("--w3-items", type=int, default=None, help="W3 items (200,000)")
     parser.add_argument("--child")
     parser.add_argument("--url")
     parser.add_argument("--opts")
@@ -644,7 +658,7 @@ def main() -> None:
     if "w2" in only:
         w2(10 if args.quick else 50)
     if "w3" in only:
-        w3(20_000 if args.quick else 200_000)
+        w3(args.w3_items or (20_000 if args.quick else 200_000))
     if "decode" in only:
         print("\nDecode: one page of 1,000 items (see benchmarks/decode.py)")
         subprocess.run([sys.executable, str(Path(__file__).with_name("decode.py"))], check=True)
