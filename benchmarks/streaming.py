@@ -92,6 +92,7 @@ async def aioica_export(
     raw: bool = False,
     transport: str = "auto",
     profile: str | None = None,
+    export_variant: str | None = None,
 ) -> dict[str, Any]:
     async with aioica.Session(
         auth=aioica.ApiKeyAuth(API_KEY),
@@ -121,6 +122,20 @@ async def aioica_export(
         async with anyio.create_task_group() as tg:
             tg.start_soon(beat.run)
             export = ica.export_workflow_sessions(PROJECT, page_size=page_size, raw=raw)
+            if export_variant == "sequential":
+                from benchmarks._export_variant import SequentialPartsExport
+
+                export = SequentialPartsExport(
+                    ica,
+                    PROJECT,
+                    analysis_query_parameters=None,
+                    include=("inputs", "configurations", "analyses"),
+                    concurrency=None,
+                    ordered=False,
+                    page_size=page_size,
+                    retry=None,
+                    raw=raw,
+                )
             async with export:
                 async for record in export:
                     sessions += 1
@@ -133,6 +148,8 @@ async def aioica_export(
             profiler.dump_stats(profile)
         backend = current_backend()
         mode = "raw" if raw else "models"
+        if export_variant:
+            mode += f", {export_variant} parts"
         return {
             "client": f"aioica export, {mode} ({ica.transport_name}, {backend})",
             "sessions": sessions,
@@ -390,6 +407,7 @@ def child(workload: str, url: str, opts: dict[str, Any]) -> dict[str, Any]:
                 raw=opts.get("raw", False),
                 transport=opts.get("transport", "auto"),
                 profile=opts.get("profile"),
+                export_variant=opts.get("export_variant"),
             ),
             backend=opts.get("backend", "asyncio"),
         )
@@ -438,6 +456,8 @@ W1_VARIANTS: dict[str, dict[str, Any]] = {
     "models": {},
     "raw": {"raw": True},
     "trio": {"backend": "trio", "transport": "httpx"},
+    # A change to aioica/_export.py measured before it is made (benchmarks/_export_variant.py).
+    "sequential": {"export_variant": "sequential"},
 }
 
 
