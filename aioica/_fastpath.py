@@ -26,14 +26,11 @@ import datetime
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from types import TracebackType
 from typing import Any
 
-import anyio
-import anyio.lowlevel
 import httpx
 
-__all__ = ["RequestFactory", "Sender", "SessionLimiter"]
+__all__ = ["RequestFactory", "Sender"]
 
 # httpx logs every response on this logger at INFO; the fast path keeps that line.
 _httpx_logger = logging.getLogger("httpx")
@@ -246,85 +243,3 @@ class RequestFactory:
         )
         request.read()
         return request
-
-
-class SessionLimiter(anyio.CapacityLimiter):
-    """The session-wide limit on requests in flight: an ``anyio.CapacityLimiter`` whose
-    uncontended ``async with`` does not yield to the event loop.
-
-    anyio's ``async with limiter`` always ends with a cancel-shielded checkpoint (one trip
-    through the event loop and a cancel scope per request), even when a token is free. Here a
-    free token is taken at once, after the same cancellation check; when none is free, or
-    others wait, it queues in the wrapped limiter exactly as before (FIFO). Every other
-    method is the wrapped limiter's.
-    """
-
-    __slots__ = ("_inner",)
-
-    def __new__(cls, total_tokens: float) -> SessionLimiter:
-        return object.__new__(cls)
-
-    def __init__(self, total_tokens: float) -> None:
-        self._inner = anyio.CapacityLimiter(total_tokens)
-
-    async def __aenter__(self) -> None:
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        try:
-            self._inner.acquire_nowait()
-        except anyio.WouldBlock:
-            await self._inner.acquire()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        self._inner.release()
-
-    @property
-    def total_tokens(self) -> float:
-        """The total number of tokens."""
-        return self._inner.total_tokens
-
-    @total_tokens.setter
-    def total_tokens(self, value: float) -> None:
-        self._inner.total_tokens = value
-
-    @property
-    def borrowed_tokens(self) -> int:
-        """Tokens currently held."""
-        return self._inner.borrowed_tokens
-
-    @property
-    def available_tokens(self) -> float:
-        """Tokens currently free."""
-        return self._inner.available_tokens
-
-    def acquire_nowait(self) -> None:
-        """Take a token for the current task without waiting."""
-        self._inner.acquire_nowait()
-
-    def acquire_on_behalf_of_nowait(self, borrower: object) -> None:
-        """Take a token for ``borrower`` without waiting."""
-        self._inner.acquire_on_behalf_of_nowait(borrower)
-
-    async def acquire(self) -> None:
-        """Take a token for the current task, waiting if needed."""
-        await self._inner.acquire()
-
-    async def acquire_on_behalf_of(self, borrower: object) -> None:
-        """Take a token for ``borrower``, waiting if needed."""
-        await self._inner.acquire_on_behalf_of(borrower)
-
-    def release(self) -> None:
-        """Give back the current task's token."""
-        self._inner.release()
-
-    def release_on_behalf_of(self, borrower: object) -> None:
-        """Give back ``borrower``'s token."""
-        self._inner.release_on_behalf_of(borrower)
-
-    def statistics(self) -> anyio.CapacityLimiterStatistics:
-        """The wrapped limiter's statistics."""
-        return self._inner.statistics()

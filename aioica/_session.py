@@ -23,7 +23,6 @@ from ._config import (
 )
 from ._decode import decode_page
 from ._errors import SessionClosedError
-from ._fastpath import SessionLimiter
 from ._http import Requester, check_page_shape, decode_json
 from ._paging import Paginator, validate_iteration
 from ._params import (
@@ -269,7 +268,7 @@ class Session:
             self._client,
             auth=self.auth,
             headers=self._headers,
-            limiter=SessionLimiter(self.max_concurrency),
+            limiter=anyio.CapacityLimiter(self.max_concurrency),
             gate=RateGate(),
             bucket=self._rate_limit,
             retry=self.retry,

@@ -4,13 +4,15 @@
 
 On a busy machine, figures of separate processes move by more than these changes are worth;
 here every configuration runs in turn in the same process against the same fake ICA (its own
-process), round after round, and the median client CPU of each is compared. Configurations:
+process), round after round, and the median client CPU of each is compared, with the median p99 and
+maximum lag of a 1 ms heartbeat task in the same loop. Configurations:
 
-- ``0.1 send``: requests through ``httpx.AsyncClient.send`` and anyio's ``CapacityLimiter``
-  (as 0.1.0 did; requests are still built from templates).
+- ``0.1 send``: requests through ``httpx.AsyncClient.send`` (as 0.1.0 did; requests are still
+  built from templates).
 - ``fast send``: the fast send path (``aioica/_fastpath.py``).
-- ``fast send + limiter``: and the session limiter that takes a free slot without yielding.
-- ``... + sequential parts``: and the export change measured in ``_export_variant.py``.
+- ``fast send + no-yield limiter``: and a limiter that takes a free slot without the
+  cancel-shielded checkpoint anyio's ``CapacityLimiter`` makes (measured, not adopted).
+- ``fast send + sequential parts``: and the export change of ``_export_variant.py``.
 """
 
 from __future__ import annotations
@@ -23,29 +25,50 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aioica
 from benchmarks._export_variant import SequentialPartsExport
 from benchmarks._server import API_KEY, fake_server
+from benchmarks.streaming import Heartbeat
 
 PROJECT = "demo-project"
 CONFIGS = {
     "0.1 send": {"fast": False, "limiter": False, "sequential": False},
     "fast send": {"fast": True, "limiter": False, "sequential": False},
-    "fast send + limiter": {"fast": True, "limiter": True, "sequential": False},
-    "fast send + limiter + sequential parts": {"fast": True, "limiter": True, "sequential": True},
+    "fast send + no-yield limiter": {"fast": True, "limiter": True, "sequential": False},
+    "fast send + sequential parts": {"fast": True, "limiter": False, "sequential": True},
 }
 
 
-async def export(url: str, fast: bool, limiter: bool, sequential: bool, raw: bool) -> float:
+class NoYieldLimiter:
+    """``async with``: a free slot taken at once (after a cancellation check), else queue."""
+
+    def __init__(self, total: int) -> None:
+        self._inner = anyio.CapacityLimiter(total)
+
+    async def __aenter__(self) -> None:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        try:
+            self._inner.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._inner.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._inner.release()
+
+
+async def export(
+    url: str, fast: bool, limiter: bool, sequential: bool, raw: bool
+) -> tuple[float, dict[str, float]]:
     async with aioica.Session(auth=aioica.ApiKeyAuth(API_KEY), base_url=url) as ica:
         requester = ica._requester
         assert requester is not None
         requester._send._enabled = fast
-        if not limiter:
-            requester.limiter = anyio.CapacityLimiter(ica.max_concurrency)
+        if limiter:
+            requester.limiter = NoYieldLimiter(ica.max_concurrency)  # type: ignore[assignment]
         await ica.search_workflow_sessions(PROJECT, page_size=1)
         it: Any = (
             SequentialPartsExport(
@@ -62,11 +85,16 @@ async def export(url: str, fast: bool, limiter: bool, sequential: bool, raw: boo
             if sequential
             else ica.export_workflow_sessions(PROJECT, page_size=100, raw=raw)
         )
-        cpu0 = time.process_time()
-        async with it:
-            async for _ in it:
-                pass
-        return time.process_time() - cpu0
+        beat = Heartbeat()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(beat.run)
+            cpu0 = time.process_time()
+            async with it:
+                async for _ in it:
+                    pass
+            cpu = time.process_time() - cpu0
+            beat.running = False
+        return cpu, beat.summary()
 
 
 def main() -> None:
@@ -76,22 +104,30 @@ def main() -> None:
     parser.add_argument("--raw", action="store_true")
     args = parser.parse_args()
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    lag: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
     with fake_server(sessions=args.sessions, analyses=3, latency_ms=20) as url:
         anyio.run(export, url, True, True, False, args.raw)  # warm-up
         for _ in range(args.rounds):
             for name, config in CONFIGS.items():
-                cpu[name].append(anyio.run(lambda c=config: export(url, raw=args.raw, **c)))
+                used, beat = anyio.run(lambda c=config: export(url, raw=args.raw, **c))
+                cpu[name].append(used)
+                lag[name].append(beat)
     base = statistics.median(cpu["0.1 send"])
     requests = args.sessions * 3 + -(-args.sessions // 100)
     print(
         f"W1a export, {args.sessions} sessions, {'raw' if args.raw else 'models'}, median of "
         f"{args.rounds} rounds"
     )
-    print("| configuration | CPU s (median) | CPU/req ms | vs 0.1 send |")
-    print("|---|---:|---:|---:|")
+    print("| configuration | CPU s (median) | CPU/req ms | vs 0.1 send | hb p99 / max ms |")
+    print("|---|---:|---:|---:|---:|")
     for name, values in cpu.items():
         med = statistics.median(values)
-        print(f"| {name} | {med:.3f} | {med / requests * 1000:.3f} | {med / base:.2f}x |")
+        p99 = statistics.median(b["hb_p99_ms"] for b in lag[name])
+        top = statistics.median(b["hb_max_ms"] for b in lag[name])
+        print(
+            f"| {name} | {med:.3f} | {med / requests * 1000:.3f} | {med / base:.2f}x | "
+            f"{p99:.1f} / {top:.1f} |"
+        )
 
 
 if __name__ == "__main__":

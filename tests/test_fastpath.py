@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 
 import aioica
-from aioica._fastpath import RequestFactory, Sender, SessionLimiter
+from aioica._fastpath import RequestFactory, Sender
 from aioica.testing import Dataset, FakeICA, serve
 from tests.payloads import SID
 
@@ -418,48 +417,3 @@ def test_request_factory_builds_what_httpx_request_builds() -> None:
             built.headers["X-API-Key"] = "k"  # a request's headers are its own
     again = factory("GET", httpx.URL("https://h.example/ica/rest/api/x"), False)
     assert "x-api-key" not in again.headers
-
-
-@pytest.mark.anyio
-async def test_session_limiter_bounds_queues_in_order_and_honours_cancellation() -> None:
-    limiter = SessionLimiter(2)
-    assert isinstance(limiter, anyio.CapacityLimiter)
-    order: list[int] = []
-    inside = [0, 0]  # now, max
-    release = anyio.Event()
-
-    async def worker(n: int) -> None:
-        async with limiter:
-            order.append(n)
-            inside[0] += 1
-            inside[1] = max(inside)
-            await release.wait()
-            inside[0] -= 1
-
-    async with anyio.create_task_group() as tg:
-        for n in range(5):
-            tg.start_soon(worker, n)
-            await anyio.wait_all_tasks_blocked()
-        assert order == [0, 1] and limiter.statistics().tasks_waiting == 3
-        # A newcomer finds a free token only after the queue: no jumping ahead of waiters.
-        limiter.total_tokens = 3
-        await anyio.wait_all_tasks_blocked()
-        assert order == [0, 1, 2]
-        with pytest.raises(anyio.WouldBlock):
-            limiter.acquire_nowait()
-        release.set()
-    assert order == [0, 1, 2, 3, 4] and inside[1] == 3
-    assert limiter.borrowed_tokens == 0
-
-    # A task already cancelled does not take a token, even a free one.
-    with anyio.CancelScope() as scope:
-        scope.cancel()
-        async with limiter:
-            pytest.fail("entered a cancelled scope")  # pragma: no cover
-    assert limiter.borrowed_tokens == 0
-    # An exception inside gives the token back.
-    with pytest.raises(ZeroDivisionError):
-        async with limiter:
-            assert limiter.borrowed_tokens == 1
-            1 / 0  # noqa: B018
-    assert limiter.available_tokens == 3
