@@ -6,7 +6,7 @@ Measures CPU time (time.process_time) per page for json.loads + model constructi
 of 1,000 V4 workflow sessions and one of 1,000 orchestrated analyses. libica (pip install
 libica) is measured in the same process when importable. Ratios are printed against libica.
 Two more rows compare decoding with encoding back: ``from_dict`` of the parsed JSON (models
-only, no ``json.loads``) and ``to_dict`` of the decoded page.
+only, no ``json.loads``) and ``to_dict`` of the decoded page, now and as 0.1.0 did it (cattrs).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aioica
+from aioica.models._converter import reference_converter
 from tests.payloads import analysis, session_v4
 
 
@@ -83,6 +84,9 @@ def main() -> None:
             ("from_dict (no json)", cpu_per_call(lambda d, m=model: aioica.from_dict(d, m), parsed))
         )
         rows.append(("to_dict of the page", cpu_per_call(aioica.to_dict, decoded)))
+        # 0.1.0's to_dict: cattrs' generated unstructure functions (kept as the reference).
+        cattrs_to_dict = reference_converter.unstructure
+        rows.append(("to_dict, 0.1 (cattrs)", cpu_per_call(cattrs_to_dict, decoded)))
         libica_ms = None
         if libica_v3 is not None:
             cls = getattr(libica_v3, libname)
