@@ -417,3 +417,22 @@ def test_request_factory_builds_what_httpx_request_builds() -> None:
             built.headers["X-API-Key"] = "k"  # a request's headers are its own
     again = factory("GET", httpx.URL("https://h.example/ica/rest/api/x"), False)
     assert "x-api-key" not in again.headers
+
+
+@pytest.mark.anyio
+async def test_what_keeps_a_request_on_httpx_machinery() -> None:
+    auth = aioica.ApiKeyAuth(KEY)
+    request = httpx.Request("GET", BASE + "/api/x")
+    async with aioica.Session(auth=auth, base_url=BASE, transport="httpx") as ica:
+        s = sender(ica)
+        assert s._transport_for(request, auth) is not None  # own client, auth, transport
+        assert s._transport_for(request, CountingAuth()) is None
+        assert s._transport_for(request, PrefixedKey(KEY)) is None
+        assert s._transport_for(request, httpx.USE_CLIENT_DEFAULT) is None
+        assert s._transport_for(request, None) is not None  # a cross-origin hop: no auth
+        with_userinfo = httpx.Request("GET", "https://u:p@ica.example.org/ica/rest/api/x")
+        assert s._transport_for(with_userinfo, None) is None  # httpx would send Basic auth
+        client = ica._client
+        assert client is not None
+        client.event_hooks = {"request": [], "response": [lambda r: None]}
+        assert s._transport_for(request, auth) is None
