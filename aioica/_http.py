@@ -30,6 +30,7 @@ from ._errors import (
     request_id,
 )
 from ._events import EventHook, RequestEvent, emit
+from ._fastpath import RequestFactory, Sender
 from ._retry import PauseRefused, RateGate, RetryPolicy, TokenBucket
 from ._text import inert
 
@@ -45,6 +46,8 @@ _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
 _DEADLINE_PHASES = ("connect", "write", "read", "pool")
 # Closing a connection after a deadline must not itself wait on the server for long.
 _CLOSE_GRACE = 5.0
+
+
 def _refused(
     method: str, url: httpx.URL, policy: RetryPolicy, refused: PauseRefused
 ) -> RateLimitError:
@@ -133,6 +136,10 @@ class Requester:
         self.requests_sent = 0
         self.on_event = on_event
         self._calls = 0
+        # See _fastpath: the same request and the same client.send result, built and sent
+        # with less machinery where aioica owns the client, the auth and the transport.
+        self._new_request = RequestFactory(self.headers, self._post_headers, self._timeout)
+        self._send = Sender(client, own_client=own_client)
 
     async def send(
         self,
@@ -281,10 +288,10 @@ class Requester:
     async def _exchange(
         self, method: str, url: httpx.URL, body: bytes | None, attempt: int
     ) -> httpx.Response:
-        headers = self.headers if body is None else self._post_headers
         if self._direct:
-            request = httpx.Request(method, url, headers=headers, extensions=self._timeout)
+            request = self._new_request(method, url, body is not None)
         else:
+            headers = self.headers if body is None else self._post_headers
             request = self.client.build_request(method, url, headers=headers)
         _set_body(request, body)
         deadline = request_deadline(request.extensions.get("timeout"))
@@ -376,11 +383,11 @@ class Requester:
         status: int | None = None
         response: httpx.Response | None = None
         try:
-            # follow_redirects=False always: a caller's client may have it on, and httpx's own
-            # redirect handling keeps custom credential headers (X-API-Key) on other origins.
-            response = await self.client.send(
-                request, auth=auth, stream=True, follow_redirects=False
-            )
+            # client.send(request, auth=auth, stream=True, follow_redirects=False), or its fast
+            # equivalent (_fastpath). follow_redirects=False always: a caller's client may have
+            # it on, and httpx's own redirect handling keeps custom credential headers
+            # (X-API-Key) on other origins.
+            response = await self._send(request, auth)
             try:
                 await self._read_capped(response)
             finally:

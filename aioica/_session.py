@@ -23,6 +23,7 @@ from ._config import (
     check_base_url,
     env_base_url,
 )
+from ._decode import decode_page
 from ._errors import SessionClosedError, WrongEventLoopError
 from ._events import EventHook, check_hook
 from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION
@@ -50,7 +51,6 @@ from .models import (
     WorkflowSessionPagedListV4,
     WorkflowSessionV3,
     WorkflowSessionV4,
-    from_dict,
 )
 
 if TYPE_CHECKING:
@@ -411,7 +411,7 @@ class Session:
         response = await requester.send(method, url, body=content, retry=retry)
         data = decode_json(response, what=model.__name__ if model is not None else "object")
         check_page_shape(data, response, paged=paged)
-        return (data if model is None else from_dict(data, model)), response
+        return (data if model is None else await decode_page(data, model)), response
 
     def _paged(
         self,

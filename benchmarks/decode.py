@@ -5,6 +5,8 @@
 Measures CPU time (time.process_time) per page for json.loads + model construction, for a page
 of 1,000 V4 workflow sessions and one of 1,000 orchestrated analyses. libica (pip install
 libica) is measured in the same process when importable. Ratios are printed against libica.
+Two more rows compare decoding with encoding back: ``from_dict`` of the parsed JSON (models
+only, no ``json.loads``) and ``to_dict`` of the decoded page, now and as 0.1.0 did it (cattrs).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aioica
+from aioica.models._converter import reference_converter
 from tests.payloads import analysis, session_v4
 
 
@@ -34,7 +37,7 @@ def analyses_page(n: int = 1000, start: int = 0) -> bytes:
     return json.dumps({"items": items, "nextPageToken": None}).encode()
 
 
-def cpu_per_call(fn: Callable[[bytes], Any], bodies: list[bytes]) -> float:
+def cpu_per_call(fn: Callable[[Any], Any], bodies: list[Any]) -> float:
     """Best CPU time of ``fn`` over distinct bodies (fresh ids each time, as real pages)."""
     fn(bodies[0])  # warm up: generated decoders, imports
     best = float("inf")
@@ -75,6 +78,15 @@ def main() -> None:
             ),
             ("aioica raw=True", cpu_per_call(json.loads, bodies)),
         ]
+        parsed = [json.loads(b) for b in bodies]
+        decoded = [aioica.from_dict(d, model) for d in parsed]
+        rows.append(
+            ("from_dict (no json)", cpu_per_call(lambda d, m=model: aioica.from_dict(d, m), parsed))
+        )
+        rows.append(("to_dict of the page", cpu_per_call(aioica.to_dict, decoded)))
+        # 0.1.0's to_dict: cattrs' generated unstructure functions (kept as the reference).
+        cattrs_to_dict = reference_converter.unstructure
+        rows.append(("to_dict, 0.1 (cattrs)", cpu_per_call(cattrs_to_dict, decoded)))
         libica_ms = None
         if libica_v3 is not None:
             cls = getattr(libica_v3, libname)

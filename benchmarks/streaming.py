@@ -10,7 +10,10 @@ ICA served over loopback TCP by another process (so the server's CPU is not coun
 (``pip install libica``) is measured in the same run when importable.
 
 W1a  export 2,000 sessions x ~3 analyses, page size 100, 20 ms latency: aioica at
-     max_concurrency 32 vs libica sequential and libica with 32 threads.
+     max_concurrency 32 (models, raw, and the trio/httpx-pools path) against the floor (the
+     same requests hand-written on aiohttp: ``json.loads``, no models, an
+     ``asyncio.Semaphore(32)``), libica sequential and libica with 32 threads. Every aioica and
+     floor row also runs a 1 ms heartbeat task in the same event loop and reports its lag.
 W1b  the same aioica export at 100 ms latency.
 W2   one cursor stream of 50 pages, a consumer spending 20 ms per page: prefetch 1 vs 0.
 W3   stream 200,000 items: peak RSS growth of the client.
@@ -38,32 +41,117 @@ import aioica
 from benchmarks._server import API_KEY, fake_server
 
 PROJECT = "demo-project"
+ACCEPT = "application/vnd.illumina.v3+json"
+HEARTBEAT_S = 0.001
 
 
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# -- event-loop responsiveness -----------------------------------------------------------------
+
+
+class Heartbeat:
+    """A task that sleeps 1 ms at a time in the measured loop and records how late it wakes.
+
+    The lag is what any other task of that loop (a web handler, say) would wait on top of its
+    own work while the workload runs.
+    """
+
+    def __init__(self, sleep: Any = None) -> None:
+        self._sleep = sleep or anyio.sleep
+        self.lags: list[float] = []
+        self.running = True
+
+    async def run(self) -> None:
+        sleep, lags, clock = self._sleep, self.lags, time.perf_counter
+        while self.running:
+            t0 = clock()
+            await sleep(HEARTBEAT_S)
+            lags.append(clock() - t0 - HEARTBEAT_S)
+
+    def summary(self) -> dict[str, float]:
+        lags = sorted(self.lags) or [0.0]
+        n = len(lags)
+        return {
+            "hb_p50_ms": lags[n // 2] * 1000,
+            "hb_p99_ms": lags[min(n - 1, int(n * 0.99))] * 1000,
+            "hb_max_ms": lags[-1] * 1000,
+            "hb_samples": n,
+        }
+
+
 # -- aioica ------------------------------------------------------------------------------------
 
 
-async def aioica_export(url: str, concurrency: int, page_size: int) -> dict[str, Any]:
+async def aioica_export(
+    url: str,
+    concurrency: int,
+    page_size: int,
+    raw: bool = False,
+    transport: str = "auto",
+    profile: str | None = None,
+    export_variant: str | None = None,
+) -> dict[str, Any]:
     async with aioica.Session(
-        auth=aioica.ApiKeyAuth(API_KEY), base_url=url, max_concurrency=concurrency
+        auth=aioica.ApiKeyAuth(API_KEY),
+        base_url=url,
+        max_concurrency=concurrency,
+        transport=transport,
     ) as ica:
         # Warm-up outside the measured span: imports, first connections, generated decoders.
         await ica.search_workflow_sessions(PROJECT, page_size=1)
+        async with ica.export_workflow_sessions(PROJECT, page_size=10, raw=raw) as warm:
+            n = 0
+            async for _ in warm:
+                n += 1
+                if n >= 2 * concurrency:
+                    break
+        await anyio.sleep(0.2)  # let the cancelled warm-up settle before counting
         sent0 = ica.requests_sent
+        beat = Heartbeat()
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         sessions = analyses = 0
-        async with ica.export_workflow_sessions(PROJECT, page_size=page_size) as export:
-            async for record in export:
-                sessions += 1
-                analyses += len(record.analyses or ())
-        wall = time.perf_counter() - wall0
-        cpu = time.process_time() - cpu0
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(beat.run)
+            export = ica.export_workflow_sessions(PROJECT, page_size=page_size, raw=raw)
+            if export_variant == "sequential":
+                from benchmarks._export_variant import SequentialPartsExport
+
+                export = SequentialPartsExport(
+                    ica,
+                    PROJECT,
+                    analysis_query_parameters=None,
+                    include=("inputs", "configurations", "analyses"),
+                    concurrency=None,
+                    ordered=False,
+                    page_size=page_size,
+                    retry=None,
+                    raw=raw,
+                )
+            async with export:
+                async for record in export:
+                    sessions += 1
+                    analyses += len(record.analyses or ())
+            wall = time.perf_counter() - wall0
+            cpu = time.process_time() - cpu0
+            beat.running = False
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        backend = current_backend()
+        mode = "raw" if raw else "models"
+        if export_variant:
+            mode += f", {export_variant} parts"
         return {
-            "client": f"aioica export ({ica.transport_name}, {concurrency} in flight)",
+            "client": f"aioica export, {mode} ({ica.transport_name}, {backend})",
             "sessions": sessions,
             "analyses": analyses,
             "requests": ica.requests_sent - sent0,
@@ -71,7 +159,118 @@ async def aioica_export(url: str, concurrency: int, page_size: int) -> dict[str,
             "cpu": cpu,
             "peak_rss_mb": rss_mb(),
             "transport": ica.transport_name,
+            **beat.summary(),
         }
+
+
+def current_backend() -> str:
+    import sniffio
+
+    return str(sniffio.current_async_library())
+
+
+# -- the floor: the same requests straight on aiohttp ------------------------------------------
+
+
+async def floor_export(url: str, concurrency: int, page_size: int) -> dict[str, Any]:
+    """The W1a export hand-written on aiohttp: what the requests cost without any layer.
+
+    Same requests as aioica's export (the listing's cursor chain; per session inputs,
+    configurations and the analyses' cursor chain, concurrently), same server, the same
+    number in flight (an ``asyncio.Semaphore``), ``json.loads`` and no models.
+    """
+    import asyncio
+
+    import aiohttp
+
+    sem = asyncio.Semaphore(concurrency)
+    headers = {"X-API-Key": API_KEY, "Accept": ACCEPT, "Accept-Encoding": "gzip"}
+    post_headers = {**headers, "Content-Type": ACCEPT}
+    base = f"{url}/api/projects/{PROJECT}/workflowSessions"
+    counter = [0]
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def call(method: str, target: str, params: dict[str, str] | None = None) -> Any:
+            async with sem:
+                counter[0] += 1
+                body = b"{}" if method == "POST" else None
+                hdrs = post_headers if method == "POST" else headers
+                async with http.request(
+                    method, target, params=params, data=body, headers=hdrs
+                ) as response:
+                    response.raise_for_status()
+                    return json.loads(await response.read())
+
+        async def chain(target: str, size: int) -> list[Any]:
+            found: list[Any] = []
+            token = None
+            while True:
+                params = {"pageSize": str(size)}
+                if token:
+                    params["pageToken"] = token
+                page = await call("POST", target, params)
+                found.extend(page.get("items") or ())
+                token = page.get("nextPageToken")
+                if not token:
+                    return found
+
+        async def one(ws_id: str) -> int:
+            _, _, found = await asyncio.gather(
+                call("GET", f"{base}/{ws_id}/inputs"),
+                call("GET", f"{base}/{ws_id}/configurations"),
+                chain(f"{base}/{ws_id}/analyses:search", 1000),
+            )
+            return len(found)
+
+        # Warm-up outside the measured span, as for aioica: the connections get opened.
+        first = await call("POST", f"{base}:search", {"pageSize": str(2 * concurrency)})
+        await asyncio.gather(*(one(ws["id"]) for ws in first["items"]))
+        counter[0] = 0
+        beat = Heartbeat(asyncio.sleep)
+        beat_task = asyncio.create_task(beat.run())
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        # As the export does: the listing runs ahead (its ids queue up, unbounded: they are
+        # small), `concurrency` sessions are in progress.
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        done = {"sessions": 0, "analyses": 0}
+
+        async def lister() -> None:
+            token = None
+            while True:
+                params = {"pageSize": str(page_size)}
+                if token:
+                    params["pageToken"] = token
+                page = await call("POST", f"{base}:search", params)
+                for ws in page.get("items") or ():
+                    await queue.put(ws["id"])
+                token = page.get("nextPageToken")
+                if not token:
+                    break
+            for _ in range(concurrency):
+                await queue.put(None)
+
+        async def worker() -> None:
+            while (ws_id := await queue.get()) is not None:
+                found = await one(ws_id)  # awaited first: `+= await` would lose updates
+                done["analyses"] += found
+                done["sessions"] += 1
+
+        await asyncio.gather(lister(), *(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        beat.running = False
+        await beat_task
+    return {
+        "client": "floor: aiohttp + json.loads, Semaphore(32)",
+        "sessions": done["sessions"],
+        "analyses": done["analyses"],
+        "requests": counter[0],
+        "wall": wall,
+        "cpu": cpu,
+        "peak_rss_mb": rss_mb(),
+        **beat.summary(),
+    }
 
 
 async def aioica_stream(
@@ -97,16 +296,25 @@ async def aioica_stream(
         }
 
 
-async def aioica_many_items(url: str, total: int) -> dict[str, Any]:
+async def aioica_many_items(url: str, total: int, decode_slice: int | None) -> dict[str, Any]:
+    if decode_slice is not None:
+        from aioica import _decode
+
+        _decode.SLICE = decode_slice  # 10**9: big pages decoded in one go
     async with aioica.Session(auth=aioica.ApiKeyAuth(API_KEY), base_url=url) as ica:
         # Baseline after a first full page: decoders built, buffers allocated once.
         await ica.search_workflow_sessions(PROJECT, page_size=1000)
         base = rss_mb()
+        beat = Heartbeat()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         n = 0
-        async for _ws in ica.search_workflow_sessions(PROJECT, page_size=1000):
-            n += 1
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(beat.run)
+            async for _ws in ica.search_workflow_sessions(PROJECT, page_size=1000):
+                n += 1
+            beat.running = False
         return {
+            **beat.summary(),
             "items": n,
             "wall": time.perf_counter() - wall0,
             "cpu": time.process_time() - cpu0,
@@ -191,7 +399,22 @@ def libica_export(url: str, page_size: int, threads: int) -> dict[str, Any]:
 
 def child(workload: str, url: str, opts: dict[str, Any]) -> dict[str, Any]:
     if workload == "aioica-export":
-        return anyio.run(aioica_export, url, opts["concurrency"], opts["page_size"])
+        return anyio.run(
+            lambda: aioica_export(
+                url,
+                opts["concurrency"],
+                opts["page_size"],
+                raw=opts.get("raw", False),
+                transport=opts.get("transport", "auto"),
+                profile=opts.get("profile"),
+                export_variant=opts.get("export_variant"),
+            ),
+            backend=opts.get("backend", "asyncio"),
+        )
+    if workload == "floor-export":
+        import asyncio
+
+        return asyncio.run(floor_export(url, opts["concurrency"], opts["page_size"]))
     if workload == "libica-export":
         return libica_export(url, opts["page_size"], opts["threads"])
     if workload == "stream":
@@ -205,7 +428,7 @@ def child(workload: str, url: str, opts: dict[str, Any]) -> dict[str, Any]:
             )
         )
     if workload == "many":
-        return anyio.run(aioica_many_items, url, opts["total"])
+        return anyio.run(aioica_many_items, url, opts["total"], opts.get("decode_slice"))
     raise SystemExit(f"unknown workload {workload}")
 
 
@@ -229,51 +452,129 @@ def have_libica() -> bool:
     return True
 
 
-def w1(latency_ms: float, sessions: int, with_libica: bool, seq_sessions: int | None) -> None:
+W1_VARIANTS: dict[str, dict[str, Any]] = {
+    "models": {},
+    "raw": {"raw": True},
+    "trio": {"backend": "trio", "transport": "httpx"},
+    # A change to aioica/_export.py measured before it is made (benchmarks/_export_variant.py).
+    "sequential": {"export_variant": "sequential"},
+}
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+def w1(
+    latency_ms: float,
+    sessions: int,
+    with_libica: bool,
+    seq_sessions: int | None,
+    *,
+    runs: int = 1,
+    variants: tuple[str, ...] = ("models", "raw", "trio"),
+    with_seq: bool = True,
+) -> None:
     page_size, conc = 100, 32
     print(
         f"\nW1 @ {latency_ms:.0f} ms: export {sessions} sessions x ~3 analyses, page size "
-        f"{page_size}, {conc} in flight"
+        f"{page_size}, {conc} in flight, {runs} run(s)"
     )
-    rows = []
+    per_run: list[list[dict[str, Any]]] = []
     with fake_server(sessions=sessions, analyses=3, latency_ms=latency_ms) as url:
-        rows.append(run_child("aioica-export", url, concurrency=conc, page_size=page_size))
-        if with_libica:
-            rows.append(run_child("libica-export", url, page_size=page_size, threads=32))
-    if with_libica:
+        for _ in range(runs):
+            # Rows of one run are measured back to back against the same server: the ratios
+            # within a run are what count on a shared machine.
+            rows = [run_child("floor-export", url, concurrency=conc, page_size=page_size)]
+            for name in variants:
+                rows.append(
+                    run_child(
+                        "aioica-export",
+                        url,
+                        concurrency=conc,
+                        page_size=page_size,
+                        **W1_VARIANTS[name],
+                    )
+                )
+            if with_libica:
+                rows.append(run_child("libica-export", url, page_size=page_size, threads=32))
+            per_run.append(rows)
+            _w1_table(rows, latency_ms, conc)
+    if runs > 1:
+        print(f"\nmedians over {runs} runs (ratios: median of the per-run ratios)")
+        med = []
+        for i, first in enumerate(per_run[0]):
+            rows_i = [run[i] for run in per_run]
+            floor = [run[0] for run in per_run]
+            row = dict(first)
+            for key in (
+                "wall",
+                "cpu",
+                "requests",
+                "peak_rss_mb",
+                "hb_p50_ms",
+                "hb_p99_ms",
+                "hb_max_ms",
+            ):
+                if key in first:
+                    row[key] = _median([r[key] for r in rows_i])
+            pairs = list(zip(rows_i, floor, strict=True))
+            row["cpu_x"] = _median([r["cpu"] / f["cpu"] for r, f in pairs])
+            row["wall_x"] = _median([r["wall"] / f["wall"] for r, f in pairs])
+            med.append(row)
+        _w1_table(med, latency_ms, conc)
+    if with_libica and with_seq:
         # Sequential libica takes requests x latency; a smaller dataset, scaled, says the same.
         n = seq_sessions or sessions
         with fake_server(sessions=n, analyses=3, latency_ms=latency_ms) as url:
             seq = run_child("libica-export", url, page_size=page_size, threads=1)
-        if n != sessions:
-            scale = sessions / n
-            for key in ("wall", "cpu", "requests", "sessions", "analyses"):
-                seq[key] = seq[key] * scale
-            seq["client"] += f" (measured on {n} sessions, scaled x{scale:g})"
-        rows.append(seq)
-    aio = rows[0]
-    bound = aio["requests"] * latency_ms / 1000 / conc
-    print(
-        f"bound = requests x latency / concurrency = {aio['requests']} x {latency_ms:.0f} ms "
-        f"/ {conc} = {bound:.2f} s"
-    )
-    print(
-        f"| {'client':58} | {'wall s':>7} | {'CPU s':>6} | {'CPU/req ms':>10} | "
-        f"{'peak RSS MB':>11} | {'requests':>8} | {'sessions':>8} | {'analyses':>8} | "
-        f"{'wall/bound':>10} |"
-    )
-    print("|" + "|".join("-" * (w + 2) for w in (58, 7, 6, 10, 11, 8, 8, 8, 10)) + "|")
-    for r in rows:
+        scale = sessions / n
+        aio = per_run[-1][1] if len(per_run[-1]) > 1 else per_run[-1][0]
         print(
-            f"| {r['client']:58} | {r['wall']:7.2f} | {r['cpu']:6.2f} | "
-            f"{r['cpu'] / r['requests'] * 1000:10.3f} | {r['peak_rss_mb']:11.0f} | "
-            f"{r['requests']:8.0f} | {r['sessions']:8.0f} | {r['analyses']:8.0f} | "
-            f"{r['wall'] / bound:9.2f}x |"
+            f"libica sequential: {seq['wall'] * scale:.2f} s wall, {seq['cpu'] * scale:.2f} s CPU"
+            + (f" (measured on {n} sessions, scaled x{scale:g})" if n != sessions else "")
+            + f"; {aio['client']} is {seq['wall'] * scale / aio['wall']:.1f}x faster"
         )
-    for r in rows[1:]:
+
+
+def _w1_table(rows: list[dict[str, Any]], latency_ms: float, conc: int) -> None:
+    floor = rows[0]
+    bound = floor["requests"] * latency_ms / 1000 / conc
+    print(
+        f"bound = requests x latency / concurrency = {floor['requests']:.0f} x "
+        f"{latency_ms:.0f} ms / {conc} = {bound:.2f} s"
+    )
+    head = (
+        "client",
+        "wall s",
+        "CPU s",
+        "CPU/req ms",
+        "CPU vs floor",
+        "wall vs floor",
+        "hb p50/p99/max ms",
+        "RSS MB",
+        "requests",
+        "sessions",
+        "analyses",
+        "wall/bound",
+    )
+    print("| " + " | ".join(head) + " |")
+    print("|---|" + "---:|" * (len(head) - 1))
+    for r in rows:
+        cpu_x = r.get("cpu_x", r["cpu"] / floor["cpu"])
+        wall_x = r.get("wall_x", r["wall"] / floor["wall"])
+        hb = (
+            f"{r['hb_p50_ms']:.1f} / {r['hb_p99_ms']:.1f} / {r['hb_max_ms']:.1f}"
+            if "hb_p99_ms" in r
+            else "-"
+        )
         print(
-            f"aioica vs {r['client']}: {r['wall'] / aio['wall']:.1f}x faster wall, "
-            f"CPU {aio['cpu'] / r['cpu']:.2f}x of theirs"
+            f"| {r['client']} | {r['wall']:.2f} | {r['cpu']:.2f} | "
+            f"{r['cpu'] / r['requests'] * 1000:.3f} | {cpu_x:.2f}x | {wall_x:.2f}x | {hb} | "
+            f"{r['peak_rss_mb']:.0f} | {r['requests']:.0f} | {r['sessions']:.0f} | "
+            f"{r['analyses']:.0f} | {r['wall'] / bound:.2f}x |"
         )
 
 
@@ -318,12 +619,16 @@ def w2(pages: int) -> None:
 def w3(total: int) -> None:
     print(f"\nW3: stream {total:,} items (page size 1000), models built and dropped")
     with fake_server(sessions=total, analyses=0, latency_ms=0) as url:
-        r = run_child("many", url, total=total)
-    print(
-        f"{r['items']:,} items in {r['wall']:.1f} s ({r['items'] / r['wall']:,.0f} items/s, "
-        f"CPU {r['cpu']:.1f} s); peak RSS {r['rss_base_mb']:.0f} -> {r['rss_peak_mb']:.0f} MB, "
-        f"growth {r['rss_growth_mb']:.1f} MB"
-    )
+        # The same stream with big pages decoded in one go (the 0.1 decoder) and in slices.
+        for label, decode_slice in (("decoded in one go", 10**9), ("decoded in slices", None)):
+            r = run_child("many", url, total=total, decode_slice=decode_slice)
+            print(
+                f"{label}: {r['items']:,} items in {r['wall']:.1f} s "
+                f"({r['items'] / r['wall']:,.0f} items/s, CPU {r['cpu']:.1f} s); peak RSS "
+                f"{r['rss_base_mb']:.0f} -> {r['rss_peak_mb']:.0f} MB, growth "
+                f"{r['rss_growth_mb']:.1f} MB; heartbeat lag p50/p99/max "
+                f"{r['hb_p50_ms']:.1f} / {r['hb_p99_ms']:.1f} / {r['hb_max_ms']:.1f} ms"
+            )
 
 
 def main() -> None:
@@ -339,6 +644,15 @@ def main() -> None:
         default=None,
         help="run libica sequential on fewer sessions and scale (it is slow)",
     )
+    parser.add_argument("--sessions", type=int, default=None, help="W1 sessions (2000)")
+    parser.add_argument("--runs", type=int, default=1, help="W1a repetitions (medians)")
+    parser.add_argument(
+        "--variants",
+        default="models,raw,trio",
+        help="W1a aioica rows: " + ",".join(W1_VARIANTS),
+    )
+    parser.add_argument("--no-libica-seq", action="store_true", help="skip libica sequential")
+    parser.add_argument("--w3-items", type=int, default=None, help="W3 items (200,000)")
     parser.add_argument("--child")
     parser.add_argument("--url")
     parser.add_argument("--opts")
@@ -347,16 +661,24 @@ def main() -> None:
         print(json.dumps(child(args.child, args.url, json.loads(args.opts))))
         return
     only = set(args.only.split(","))
-    sessions = 200 if args.quick else 2000
+    sessions = args.sessions or (200 if args.quick else 2000)
     with_libica = have_libica() and not args.no_libica
     if "w1a" in only:
-        w1(20, sessions, with_libica, args.libica_seq_sessions)
+        w1(
+            20,
+            sessions,
+            with_libica,
+            args.libica_seq_sessions,
+            runs=args.runs,
+            variants=tuple(filter(None, args.variants.split(","))),
+            with_seq=not args.no_libica_seq,
+        )
     if "w1b" in only:
-        w1(100, sessions, False, None)
+        w1(100, sessions, False, None, variants=("models",))
     if "w2" in only:
         w2(10 if args.quick else 50)
     if "w3" in only:
-        w3(20_000 if args.quick else 200_000)
+        w3(args.w3_items or (20_000 if args.quick else 200_000))
     if "decode" in only:
         print("\nDecode: one page of 1,000 items (see benchmarks/decode.py)")
         subprocess.run([sys.executable, str(Path(__file__).with_name("decode.py"))], check=True)

@@ -98,6 +98,36 @@ def _structure_uuid(value: Any, _: Any) -> UUID:
     return parsed
 
 
+# Keyed by identity (UUID.__hash__ is Python code): decoded pages share one UUID object per
+# id string, and the entry keeps its object alive, so an id is never reused while cached.
+_UUID_TEXT: dict[int, tuple[UUID, str]] = {}
+_DATETIME_TEXT: dict[datetime, tuple[Any, str]] = {}
+
+
+def _datetime_text(value: datetime) -> str:
+    # Project, region and pipeline timestamps repeat on every item of a page. Equal aware
+    # datetimes may differ in offset (12:00Z == 07:00-05:00), so a hit also needs an equal
+    # tzinfo: same instant and same offset is the same text.
+    hit = _DATETIME_TEXT.get(value)
+    if hit is not None and hit[0] == value.tzinfo:
+        return hit[1]
+    text = _format_datetime(value)
+    if len(_DATETIME_TEXT) >= _UUID_CACHE_MAX:
+        _DATETIME_TEXT.clear()
+    _DATETIME_TEXT[value] = (value.tzinfo, text)
+    return text
+
+
+def _uuid_str(value: Any) -> str:
+    # str(UUID) formats in Python; the ids a page repeats are formatted once (bounded cache).
+    text = str(value)
+    if value.__class__ is UUID:
+        if len(_UUID_TEXT) >= _UUID_CACHE_MAX:
+            _UUID_TEXT.clear()
+        _UUID_TEXT[id(value)] = (value, text)
+    return text
+
+
 def _structure_str(value: Any, _: Any) -> str:
     # A number where a string belongs is coerced; a mapping or list is not a string.
     if isinstance(value, str):
@@ -148,6 +178,12 @@ def _field_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
     if tp is str:
         env["_str"] = _structure_str
         return "v if v.__class__ is str else _str(v, None)"
+    if tp is UUID:
+        # The cache lookup inline: ids repeat on every item (an unhashable value raises, and
+        # the object goes to the slow path, as a failed parse would send it).
+        env["_uuid_cached"] = _UUID_CACHE.get
+        env[name] = _structure_uuid
+        return f"_uuid_cached(v) or {name}(v, None)"
     if tp in _SCALARS:
         env[name] = _SCALARS[tp]
         return f"{name}(v, None)"
@@ -299,14 +335,107 @@ def _structure_items(value: Any, type_: Any) -> list[Any]:
     return [converter.structure(v, elem) for v in value]
 
 
+def _encode_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
+    """Python source encoding local ``v`` (not None) of declared type ``tp`` for the wire."""
+    name = f"_e_{attr}"
+    if tp in (str, bool, int):
+        return "v"
+    if tp is UUID:
+        env["_uuid_text"] = _UUID_TEXT.get
+        env["_uuid_str"] = _uuid_str
+        env["_id"] = id
+        return "h[1] if (h := _uuid_text(_id(v))) is not None and h[0] is v else _uuid_str(v)"
+    if tp is datetime:
+        env["_dt_text"] = _datetime_text
+        return "_dt_text(v)"
+    if tp in _MODEL_SET:
+        env[name] = _encoder_of(tp)
+        return f"{name}(v)"
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (elem,) = typing.get_args(tp)
+        nullable = _optional_inner(elem) is not elem
+        elem = _optional_inner(elem)
+        if elem in (str, bool, int):
+            return "list(v)"
+        if elem in _MODEL_SET:
+            env[name] = _encoder_of(elem)
+            item = f"{name}(x)"
+            if nullable:
+                item = f"None if x is None else {item}"
+            return f"[{item} for x in v]"
+    if origin is dict and typing.get_args(tp) == (str, str):
+        return "dict(v)"
+    # Anything else goes through the converter's own dispatch.
+    env[name] = converter.unstructure
+    env[name + "_t"] = tp
+    return f"{name}(v, {name}_t)"
+
+
+def _generate_encoder(cls: type[Any]) -> Callable[[Any], Any]:
+    """Compile a straight-line encoder for ``cls``: the mirror image of its decoder.
+
+    Same output as the cattrs-generated unstructure function it replaces (attributes that are
+    ``None`` left out, ``items`` always present, unknown keys from ``extra`` appended without
+    overriding known ones, an odd item kept raw given back as it came), at a fraction of the
+    cost: encoding a page must not cost more than decoding it.
+    """
+    wire = WIRE_NAMES[cls]
+    hints = typing.get_type_hints(cls)
+    env: dict[str, Any] = {"_NO_EXTRA": NO_EXTRA}
+    lines = [
+        f"def encode_{cls.__name__}(o):",
+        "    ex = o.extra",
+        "    if ex is not _NO_EXTRA and '' in ex:",
+        "        return ex['']",
+        "    out = {}",
+    ]
+    for attr, name in wire.items():
+        expr = _encode_expr(_optional_inner(hints[attr]), env, attr)
+        lines.append(f"    v = o.{attr}")
+        if attr == "items":
+            lines.append(f"    out[{name!r}] = None if v is None else {expr}")
+        else:
+            lines.append("    if v is not None:")
+            lines.append(f"        out[{name!r}] = {expr}")
+    lines += [
+        "    if ex is not _NO_EXTRA and ex:",
+        "        for k, v in ex.items():",
+        "            if k and k not in out:",
+        "                out[k] = v",
+        "    return out",
+    ]
+    source = "\n".join(lines)
+    exec(compile(source, f"<aioica encoder {cls.__name__}>", "exec"), env)
+    fn: Callable[[Any], Any] = env[f"encode_{cls.__name__}"]
+    return fn
+
+
+_MODEL_SET = frozenset(ALL_MODELS)
+_ENCODERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _encoder_of(cls: type[Any]) -> Callable[[Any], Any]:
+    # Nested classes come first (dependency order), so this only looks up in practice.
+    fn = _ENCODERS.get(cls)
+    if fn is None:
+        fn = _ENCODERS[cls] = _generate_encoder(cls)
+    return fn
+
+
+for _cls in _dependency_order(ALL_MODELS):
+    _encoder_of(_cls)
+
+
 def _make_unstructure(cls: type[Any]) -> Callable[[Any], Any]:
+    """The cattrs-generated unstructure function (reference for the generated encoders)."""
     wire = WIRE_NAMES[cls]
     overrides = {attr: override(rename=name) for attr, name in wire.items()}
     if "items" in wire:
         overrides["items"] = override(rename="items", omit_if_default=False)
     base = make_dict_unstructure_fn(
         cls,
-        converter,
+        reference_converter,
         _cattrs_omit_if_default=True,
         extra=override(omit=True),
         **overrides,  # type: ignore[arg-type]
@@ -329,9 +458,16 @@ _MODELS = frozenset(ALL_MODELS)
 converter.register_structure_hook_factory(
     lambda t: t in _MODELS, lambda t: lambda data, _, fn=_DECODERS[t]: fn(data)
 )
+converter.register_unstructure_hook_factory(lambda t: t in _MODELS, lambda t: _ENCODERS[t])
+
+#: A converter unstructuring with cattrs' own generated functions: what the generated encoders
+#: must match (tests compare the two on every model).
+reference_converter = cattrs.Converter(detailed_validation=False)
+reference_converter.register_unstructure_hook(datetime, _format_datetime)
+reference_converter.register_unstructure_hook(UUID, str)
 # A factory, not eager hooks: a class's generated function must see the hooks of the classes it
 # nests, so each is built on first use (and then cached by the converter).
-converter.register_unstructure_hook_factory(lambda t: t in _MODELS, _make_unstructure)
+reference_converter.register_unstructure_hook_factory(lambda t: t in _MODELS, _make_unstructure)
 
 # Lists of models: a non-list is an error (the caller maps it to a typed decode error), but an
 # odd element is kept (see _odd_value).
@@ -350,5 +486,9 @@ def to_dict(model: Any) -> dict[str, Any]:
 
     Attributes that are ``None`` are left out, as ICA leaves them out.
     """
+    encode = _ENCODERS.get(model.__class__)
+    if encode is not None:
+        encoded: dict[str, Any] = encode(model)
+        return encoded
     result: dict[str, Any] = converter.unstructure(model)
     return result

@@ -1,0 +1,245 @@
+"""A shorter way through httpx for the session's own client, auth and transports.
+
+``httpx.AsyncClient.send`` wraps every request in an auth-flow generator, a redirect loop, a
+request-context manager and a response stream wrapper. For a client aioica built itself, with
+one of aioica's auth classes and one of its transports, all of that amounts to "set a header,
+call the transport, remember the start time": :class:`Sender` does exactly that, with the same
+observable result (same request headers, same ``httpx.Response`` with ``request``,
+``elapsed``, ``history``, ``next_request`` and ``default_encoding`` set, same exceptions with
+``exc.request`` set, httpx's ``"HTTP Request: ..."`` log line).
+
+Anything else goes through ``client.send`` untouched: a caller's ``http_client``, a custom
+``httpx.Auth`` (including subclasses of aioica's classes), a transport the caller passed, a
+proxy mount, event hooks on the client, credentials in the URL.
+
+:class:`Sender` is a drop-in for ``client.send(request, auth=auth, stream=True,
+follow_redirects=False)``: same inputs, same output. Redirects, retries, body caps and error
+mapping stay in ``_http``, around it.
+
+Everything here that leans on httpx's internals is marked "internals:" and pinned by tests in
+``tests/test_fastpath.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import httpx
+
+__all__ = ["RequestFactory", "Sender"]
+
+# httpx logs every response on this logger at INFO; the fast path keeps that line.
+_httpx_logger = logging.getLogger("httpx")
+
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+AuthArg = httpx.Auth | httpx._client.UseClientDefault | None
+
+
+class _TimedStream(httpx.AsyncByteStream):
+    """A response body that sets ``response.elapsed`` when closed, as httpx's own wrapper does.
+
+    Iteration hands out the inner stream's iterator directly: no extra async generator layer
+    per response.
+    """
+
+    __slots__ = ("_response", "_start", "_stream")
+
+    def __init__(self, stream: httpx.AsyncByteStream, response: httpx.Response, start: float):
+        self._stream = stream
+        self._response = response
+        self._start = start
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._stream.__aiter__()
+
+    async def aclose(self) -> None:
+        self._response.elapsed = datetime.timedelta(seconds=time.perf_counter() - self._start)
+        await self._stream.aclose()
+
+
+class Sender:
+    """Sends one request the way ``client.send(..., stream=True, follow_redirects=False)`` does.
+
+    ``own_client`` says whether aioica built ``client`` (and so owns its configuration); only
+    then is the fast path considered at all.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, *, own_client: bool) -> None:
+        from . import _auth, _transport
+
+        self._client = client
+        self._own_transports: tuple[type, ...] = (
+            _transport.AiohttpTransport,
+            _transport.PooledTransport,
+            _transport._DeferredTransport,
+        )
+        self._header_auth: dict[type, Any] = {
+            _auth.ApiKeyAuth: lambda a: ("X-API-Key", a._api_key),
+            _auth.BearerAuth: lambda a: ("Authorization", f"Bearer {a._token}"),
+        }
+        self._flow_auth: tuple[type, ...] = (_auth.TokenAuth,)
+        # internals: the transport lookup (proxy mounts) and the default encoding.
+        self._enabled = (
+            own_client
+            and callable(getattr(client, "_transport_for_url", None))
+            and hasattr(client, "_default_encoding")
+        )
+        #: Requests sent through the fast path / through ``client.send`` (for tests and stats).
+        self.fast_count = 0
+        self.httpx_count = 0
+
+    def _transport_for(self, request: httpx.Request, auth: AuthArg) -> Any:
+        """The transport to call directly, or None when httpx's machinery must run."""
+        if not self._enabled:
+            return None
+        client = self._client
+        if client.is_closed:
+            return None  # let httpx raise its own error
+        hooks = client.event_hooks
+        if hooks["request"] or hooks["response"]:
+            return None
+        kind = type(auth)
+        if auth is None:
+            url = request.url
+            if url.username or url.password:
+                return None  # httpx would send them as Basic auth
+        elif kind not in self._header_auth and kind not in self._flow_auth:
+            return None
+        transport = client._transport_for_url(request.url)
+        if type(transport) not in self._own_transports:
+            return None
+        return transport
+
+    async def __call__(self, request: httpx.Request, auth: AuthArg) -> httpx.Response:
+        transport = self._transport_for(request, auth)
+        if transport is None:
+            self.httpx_count += 1
+            return await self._client.send(request, auth=auth, stream=True, follow_redirects=False)
+        self.fast_count += 1
+        if "timeout" not in request.extensions:
+            request.extensions = {**request.extensions, "timeout": self._client.timeout.as_dict()}
+        header = self._header_auth.get(type(auth))
+        if header is not None:
+            name, value = header(auth)
+            request.headers[name] = value
+            return await self._send_single(transport, request, [])
+        if auth is None:
+            return await self._send_single(transport, request, [])
+        assert isinstance(auth, httpx.Auth)
+        return await self._send_with_flow(transport, request, auth.async_auth_flow(request))
+
+    async def _send_with_flow(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        request: httpx.Request,
+        flow: AsyncGenerator[httpx.Request, httpx.Response],
+    ) -> httpx.Response:
+        # The loop of httpx's AsyncClient._send_handling_auth, with one hop per request.
+        history: list[httpx.Response] = []
+        try:
+            request = await flow.__anext__()
+            while True:
+                response = await self._send_single(transport, request, history)
+                try:
+                    try:
+                        next_request = await flow.asend(response)
+                    except StopAsyncIteration:
+                        return response
+                    response.history = list(history)
+                    await response.aread()
+                    request = next_request
+                    history.append(response)
+                    if "timeout" not in request.extensions:
+                        request.extensions = {
+                            **request.extensions,
+                            "timeout": self._client.timeout.as_dict(),
+                        }
+                    transport = self._client._transport_for_url(request.url)
+                except BaseException:
+                    await response.aclose()
+                    raise
+        finally:
+            await flow.aclose()
+
+    async def _send_single(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        request: httpx.Request,
+        history: list[httpx.Response],
+    ) -> httpx.Response:
+        # The steps of httpx's AsyncClient._send_handling_redirects and _send_single_request
+        # for a client without event hooks, never following redirects.
+        client = self._client
+        if len(history) > client.max_redirects:
+            raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+        if not isinstance(request.stream, httpx.AsyncByteStream):
+            raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")
+        start = time.perf_counter()
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request
+            raise
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        response.request = request
+        response.stream = _TimedStream(stream, response, start)
+        client.cookies.extract_cookies(response)
+        response.default_encoding = client._default_encoding
+        if _httpx_logger.isEnabledFor(logging.INFO):
+            _httpx_logger.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                request.method,
+                request.url,
+                response.http_version,
+                response.status_code,
+                response.reason_phrase,
+            )
+        if history:
+            response.history = list(history)
+        if response.status_code in _REDIRECT_CODES and response.has_redirect_location:
+            response.next_request = client._build_redirect_request(request, response)
+        return response
+
+
+class RequestFactory:
+    """Builds the session's requests from per-(method, host) templates.
+
+    ``httpx.Request(method, url, headers=...)`` normalises every header, scans them for the
+    header encoding and merges Host and Content-Length on each call; the session's requests
+    differ only in method, URL and body, so the normalised headers are built once per method
+    and host and copied. The result is the request ``httpx.Request`` would build: same
+    headers in the same order, body read (``request.content`` available).
+    """
+
+    def __init__(
+        self, headers: dict[str, str], post_headers: dict[str, str], extensions: dict[str, Any]
+    ) -> None:
+        self._headers = headers
+        self._post_headers = post_headers
+        self._extensions = extensions
+        self._templates: dict[tuple[str, bytes, bool], httpx.Request] = {}
+
+    def __call__(self, method: str, url: httpx.URL, has_body: bool) -> httpx.Request:
+        key = (method, url.netloc, has_body)
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) > 64:
+                self._templates.clear()
+            headers = self._post_headers if has_body else self._headers
+            template = httpx.Request(method, url, headers=headers, extensions=self._extensions)
+            self._templates[key] = template
+        request = httpx.Request(
+            method,
+            url,
+            headers=template.headers,
+            stream=template.stream,
+            extensions=template.extensions,
+        )
+        request.read()
+        return request
