@@ -30,9 +30,10 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._export import Export, ExportRecord
+from ._operations import ApiResponse
 from ._paging import ItemIterator, PageIterator, Paginator
 from ._retry import RetryPolicy
-from ._session import ApiResponse, Session
+from ._session import Session
 from ._version import __version__
 from .models import (
     AnalysisQueryParameters,
