@@ -34,9 +34,10 @@ from ._errors import (
 from ._events import RequestEvent
 from ._export import Export, ExportRecord
 from ._mirror import MirrorError, SyncFailure, SyncReport
+from ._operations import ApiResponse
 from ._paging import ItemIterator, PageIterator, Paginator
 from ._retry import RetryPolicy
-from ._session import ApiResponse, Session
+from ._session import Session
 from ._version import __version__
 from .models import (
     AnalysisQueryParameters,

@@ -1,4 +1,5 @@
-"""The Session: owns the HTTP client, the limits and the five operations."""
+"""The Session: owns the HTTP client, the limits, the request path and background work; the
+operations themselves are in ``_operations``."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import anyio
 import anyio.lowlevel
-import attrs
 import httpx
 from anyio.abc import ObjectSendStream
 
@@ -28,30 +28,13 @@ from ._errors import SessionClosedError, WrongEventLoopError
 from ._events import EventHook, check_hook
 from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION
 from ._http import Requester, check_page_shape, decode_json
+from ._operations import Operations
 from ._paging import Paginator, validate_iteration
-from ._params import (
-    ANALYSIS_SORT_FIELDS,
-    SESSION_SORT_FIELDS,
-    PageParams,
-    encode_query_body,
-    filters,
-    path_segment,
-    session_path,
-)
+from ._params import PageParams
 from ._retry import DEFAULT_RETRY, RateGate, RetryPolicy, TokenBucket
 from ._transport import aiohttp_available, current_async_library, url_builder
 from ._version import __version__
-from .models import (
-    AnalysisQueryParameters,
-    WorkflowSessionAnalysisPagedListV4,
-    WorkflowSessionAnalysisV4,
-    WorkflowSessionConfigurationList,
-    WorkflowSessionInputList,
-    WorkflowSessionPagedListV3,
-    WorkflowSessionPagedListV4,
-    WorkflowSessionV3,
-    WorkflowSessionV4,
-)
+from .models import AnalysisQueryParameters
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -59,7 +42,7 @@ if TYPE_CHECKING:
     from ._export import Export, OnError
     from ._mirror import SyncReport
 
-__all__ = ["ApiResponse", "Session"]
+__all__ = ["Session"]
 
 T = TypeVar("T")
 
@@ -70,35 +53,13 @@ DEFAULT_MAX_CONCURRENCY = 32
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
-@attrs.frozen
-class ApiResponse(Generic[T]):
-    """A parsed result together with the HTTP response it came from (libica's ``ApiResponse``).
-
-    Returned by the ``*_with_http_info`` methods: ``data`` is what the plain method returns,
-    ``http_response`` the ``httpx.Response`` (body already read; no second request is made).
-    """
-
-    data: T
-    http_response: httpx.Response = attrs.field(repr=False)
-
-    @property
-    def status_code(self) -> int:
-        """HTTP status of the response."""
-        return self.http_response.status_code
-
-    @property
-    def headers(self) -> httpx.Headers:
-        """Response headers."""
-        return self.http_response.headers
-
-
 def _positive(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
     return value
 
 
-class Session:
+class Session(Operations):
     """An open connection to ICA: ``async with aioica.Session(auth=...) as ica: ...``.
 
     One ``httpx.AsyncClient`` (created here, or the caller's ``http_client``), one limit on
@@ -443,213 +404,6 @@ class Session:
             max_items=max_items,
         )
 
-    # -- the five operations ------------------------------------------------------------------
-
-    def get_workflow_sessions(
-        self,
-        project_id: str,
-        reference: str | None = None,
-        userreference: str | None = None,
-        status: str | None = None,
-        usertag: str | None = None,
-        technicaltag: str | None = None,
-        page_offset: int | str | None = None,
-        page_token: str | None = None,
-        page_size: int | str | None = None,
-        sort: str | None = None,
-        *,
-        retry: RetryPolicy | None = None,
-        prefetch: int | None = None,
-        max_items: int | None = None,
-        raw: bool = False,
-    ) -> Paginator[WorkflowSessionPagedListV3, WorkflowSessionV3]:
-        """List workflow sessions (V3 items; deprecated upstream, prefer the search).
-
-        ``await`` it for one page (:class:`WorkflowSessionPagedListV3`), ``async for`` it for
-        every :class:`WorkflowSessionV3`. ``raw=True`` yields plain dicts instead of models.
-        """
-        path = f"/api/projects/{path_segment('project_id', project_id)}/workflowSessions"
-        query = filters(
-            reference=reference,
-            userreference=userreference,
-            status=status,
-            usertag=usertag,
-            technicaltag=technicaltag,
-        )
-        params = _page_params(page_offset, page_token, page_size, sort, SESSION_SORT_FIELDS)
-        return self._paged(
-            "GET",
-            path,
-            query,
-            None,
-            WorkflowSessionPagedListV3,
-            params,
-            retry=retry,
-            prefetch=prefetch,
-            max_items=max_items,
-            raw=raw,
-        )
-
-    def search_workflow_sessions(
-        self,
-        project_id: str,
-        page_offset: int | str | None = None,
-        page_token: str | None = None,
-        page_size: int | str | None = None,
-        sort: str | None = None,
-        analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None = None,
-        *,
-        retry: RetryPolicy | None = None,
-        prefetch: int | None = None,
-        max_items: int | None = None,
-        raw: bool = False,
-    ) -> Paginator[WorkflowSessionPagedListV4, WorkflowSessionV4]:
-        """Search workflow sessions (V4 items).
-
-        ``await`` it for one page (:class:`WorkflowSessionPagedListV4`), ``async for`` it for
-        every :class:`WorkflowSessionV4`. ``raw=True`` yields plain dicts instead of models.
-        """
-        path = f"/api/projects/{path_segment('project_id', project_id)}/workflowSessions:search"
-        body = encode_query_body(analysis_query_parameters)
-        params = _page_params(page_offset, page_token, page_size, sort, SESSION_SORT_FIELDS)
-        return self._paged(
-            "POST",
-            path,
-            [],
-            body,
-            WorkflowSessionPagedListV4,
-            params,
-            retry=retry,
-            prefetch=prefetch,
-            max_items=max_items,
-            raw=raw,
-        )
-
-    async def get_workflow_session_inputs(
-        self,
-        project_id: str,
-        workflow_session_id: str,
-        *,
-        retry: RetryPolicy | None = None,
-    ) -> WorkflowSessionInputList:
-        """The inputs of one workflow session."""
-        result = await self.get_workflow_session_inputs_with_http_info(
-            project_id, workflow_session_id, retry=retry
-        )
-        return result.data
-
-    async def get_workflow_session_configurations(
-        self,
-        project_id: str,
-        workflow_session_id: str,
-        *,
-        retry: RetryPolicy | None = None,
-    ) -> WorkflowSessionConfigurationList:
-        """The configurations of one workflow session."""
-        result = await self.get_workflow_session_configurations_with_http_info(
-            project_id, workflow_session_id, retry=retry
-        )
-        return result.data
-
-    def search_orchestrated_analyses(
-        self,
-        project_id: str,
-        workflow_session_id: str,
-        page_offset: int | str | None = None,
-        page_token: str | None = None,
-        page_size: int | str | None = None,
-        sort: str | None = None,
-        analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None = None,
-        *,
-        retry: RetryPolicy | None = None,
-        prefetch: int | None = None,
-        max_items: int | None = None,
-        raw: bool = False,
-    ) -> Paginator[WorkflowSessionAnalysisPagedListV4, WorkflowSessionAnalysisV4]:
-        """Search the analyses a workflow session orchestrated (``workflow_session_id``: UUID).
-
-        ``await`` it for one page (:class:`WorkflowSessionAnalysisPagedListV4`), ``async for``
-        it for every :class:`WorkflowSessionAnalysisV4`.
-        """
-        path = session_path(project_id, workflow_session_id, "analyses:search", uuid=True)
-        body = encode_query_body(analysis_query_parameters)
-        params = _page_params(page_offset, page_token, page_size, sort, ANALYSIS_SORT_FIELDS)
-        return self._paged(
-            "POST",
-            path,
-            [],
-            body,
-            WorkflowSessionAnalysisPagedListV4,
-            params,
-            retry=retry,
-            prefetch=prefetch,
-            max_items=max_items,
-            raw=raw,
-        )
-
-    # -- raw access (libica's *_with_http_info) -----------------------------------------------
-
-    async def get_workflow_sessions_with_http_info(
-        self, project_id: str, *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
-    ) -> ApiResponse[WorkflowSessionPagedListV3]:
-        """Like :meth:`get_workflow_sessions` (one page), with the HTTP response."""
-        return await self._one_page_with_info(
-            self.get_workflow_sessions, project_id, *args, retry=retry, **kwargs
-        )
-
-    async def search_workflow_sessions_with_http_info(
-        self, project_id: str, *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
-    ) -> ApiResponse[WorkflowSessionPagedListV4]:
-        """Like :meth:`search_workflow_sessions` (one page), with the HTTP response."""
-        return await self._one_page_with_info(
-            self.search_workflow_sessions, project_id, *args, retry=retry, **kwargs
-        )
-
-    async def search_orchestrated_analyses_with_http_info(
-        self,
-        project_id: str,
-        workflow_session_id: str,
-        *args: Any,
-        retry: RetryPolicy | None = None,
-        **kwargs: Any,
-    ) -> ApiResponse[WorkflowSessionAnalysisPagedListV4]:
-        """Like :meth:`search_orchestrated_analyses` (one page), with the HTTP response."""
-        return await self._one_page_with_info(
-            self.search_orchestrated_analyses,
-            project_id,
-            workflow_session_id,
-            *args,
-            retry=retry,
-            **kwargs,
-        )
-
-    async def get_workflow_session_inputs_with_http_info(
-        self, project_id: str, workflow_session_id: str, *, retry: RetryPolicy | None = None
-    ) -> ApiResponse[WorkflowSessionInputList]:
-        """Like :meth:`get_workflow_session_inputs`, with the HTTP response."""
-        path = session_path(project_id, workflow_session_id, "inputs")
-        data, response = await self._call(
-            "GET", path, [], None, WorkflowSessionInputList, paged=False, retry=retry
-        )
-        return ApiResponse(data, response)
-
-    async def get_workflow_session_configurations_with_http_info(
-        self, project_id: str, workflow_session_id: str, *, retry: RetryPolicy | None = None
-    ) -> ApiResponse[WorkflowSessionConfigurationList]:
-        """Like :meth:`get_workflow_session_configurations`, with the HTTP response."""
-        path = session_path(project_id, workflow_session_id, "configurations")
-        data, response = await self._call(
-            "GET", path, [], None, WorkflowSessionConfigurationList, paged=False, retry=retry
-        )
-        return ApiResponse(data, response)
-
-    async def _one_page_with_info(
-        self, op: Callable[..., Paginator[Any, Any]], *args: Any, **kwargs: Any
-    ) -> ApiResponse[Any]:
-        paginator = op(*args, **kwargs)
-        page, response = await paginator.fetch_with_response(paginator.given_params)
-        return ApiResponse(page, response)
-
     # -- fan-out ------------------------------------------------------------------------------
 
     def export_workflow_sessions(
@@ -752,19 +506,3 @@ class Session:
             retry=retry,
             on_session=on_session,
         )
-
-
-def _page_params(
-    page_offset: object,
-    page_token: object,
-    page_size: object,
-    sort: object,
-    fields: frozenset[str],
-) -> PageParams:
-    return PageParams.build(
-        page_size=page_size,
-        page_offset=page_offset,
-        page_token=page_token,
-        sort=sort,
-        sort_fields=fields,
-    )

@@ -77,7 +77,7 @@ from ._retry import RetryPolicy
 from ._session import Session
 from ._text import inert
 from ._version import __version__
-from .models import AnalysisQueryParameters, to_dict
+from .models import AnalysisQueryParameters
 
 if TYPE_CHECKING:
     import httpx
@@ -877,16 +877,18 @@ def _estimate_total(page: dict[str, Any], first_items: int, limit: int | None) -
 async def _cmd_sessions_inputs(rt: _Runtime) -> int:
     project = rt.project()
     async with rt.session() as ica:
-        result = await ica.get_workflow_session_inputs(project, rt.args.session_id)
-    _write_all(rt, "inputs", to_dict(result).get("items") or [])
+        result = await ica.get_workflow_session_inputs(project, rt.args.session_id, raw=True)
+    _write_all(rt, "inputs", result.get("items") or [])
     return EXIT_OK
 
 
 async def _cmd_sessions_configs(rt: _Runtime) -> int:
     project = rt.project()
     async with rt.session() as ica:
-        result = await ica.get_workflow_session_configurations(project, rt.args.session_id)
-    _write_all(rt, "configurations", to_dict(result).get("items") or [])
+        result = await ica.get_workflow_session_configurations(
+            project, rt.args.session_id, raw=True
+        )
+    _write_all(rt, "configurations", result.get("items") or [])
     return EXIT_OK
 
 
@@ -911,7 +913,7 @@ async def _cmd_analyses(rt: _Runtime) -> int:
         writer.start()
         async with paginator.__aiter__() as items:
             async for item in items:
-                writer.write(item)  # type: ignore[arg-type]  # raw=True: wire dicts
+                writer.write(item)
         writer.finish()
     return EXIT_OK
 

@@ -163,6 +163,24 @@ async def test_inputs_and_configurations_requests(
 
 
 @pytest.mark.anyio
+async def test_inputs_and_configurations_raw_are_the_wire_objects(
+    ica: aioica.Session, router: respx.MockRouter
+) -> None:
+    inputs_body = {"items": [{"code": "x", "analysisData": None, "futureField": {"a": 1}}]}
+    configs_body = {"items": [{"name": "ref", "values": ["a"], "multiValue": "maybe"}], "n": 1}
+    inputs = router.get(P + f"/workflowSessions/{SID}/inputs").mock(
+        return_value=v3json(inputs_body)
+    )
+    configs = router.get(P + f"/workflowSessions/{SID}/configurations").mock(
+        return_value=v3json(configs_body)
+    )
+    assert await ica.get_workflow_session_inputs("proj-1", SID, raw=True) == inputs_body
+    assert await ica.get_workflow_session_configurations("proj-1", SID, raw=True) == configs_body
+    assert inputs.call_count == 1 and configs.call_count == 1
+    assert inputs.calls.last.request.headers["Accept"] == "application/vnd.illumina.v3+json"
+
+
+@pytest.mark.anyio
 async def test_search_orchestrated_analyses_request(
     ica: aioica.Session, router: respx.MockRouter
 ) -> None:
