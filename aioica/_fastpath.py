@@ -17,7 +17,7 @@ follow_redirects=False)``: same inputs, same output. Redirects, retries, body ca
 mapping stay in ``_http``, around it.
 
 Everything here that leans on httpx's internals is marked "internals:" and pinned by tests in
-``tests/test_fastpath.py``.
+``tests/unit/test_fastpath.py``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ is asyncio, else the pooled httpx transport. Every transport raises httpx except
 on what happened; :func:`classify_transport_error` turns any of them into the retry code's terms.
 
 Everything here that leans on another library's internals is marked "internals:" and covered by
-tests in ``tests/test_transport.py`` that fail loudly when that library changes.
+tests in ``tests/unit/test_transport.py`` that fail loudly when that library changes.
 """
 
 from __future__ import annotations

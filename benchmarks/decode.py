@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aioica
 from aioica.models._converter import reference_converter
-from tests.payloads import analysis, session_v4
+from tests.support.payloads import analysis, session_v4
 
 
 def sessions_page(n: int = 1000, start: int = 0) -> bytes:

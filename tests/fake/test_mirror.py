@@ -1,0 +1,370 @@
+"""The SQLite mirror (``Session.sync_workflow_sessions``) against the fake ICA, in process."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+import pytest
+
+import aioica
+from aioica._mirror import TERMINAL, must_fetch
+from aioica._mirror._store import SessionState
+from aioica.testing import Dataset, FakeICA, Faults
+from tests.support.mirror import P, expected, integrity, mirrored, table_dump
+
+N = 120
+DETAIL_ROUTES = (
+    "getWorkflowSessionInputs",
+    "getWorkflowSessionConfigurations",
+    "searchOrchestratedAnalyses",
+)
+
+
+def make_fake(sessions: int = N, **faults: Any) -> FakeICA:
+    return FakeICA(Dataset(seed=5, sessions=sessions, analyses=2), faults=Faults(**faults))
+
+
+def non_terminal(fake: FakeICA) -> int:
+    return sum(1 for s in fake.dataset.sessions(P) if s.status not in TERMINAL)
+
+
+class Gate:
+    """An ASGI wrapper: requests for ``session_id``'s details wait for ``release``."""
+
+    def __init__(self, fake: FakeICA, session_id: str) -> None:
+        self.fake = fake
+        self.session_id = session_id
+        self.release = anyio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and f"/workflowSessions/{self.session_id}/" in scope["path"]:
+            await self.release.wait()
+        await self.fake(scope, receive, send)
+
+
+def gated_session(gate: Gate, **kwargs: Any) -> aioica.Session:
+    return aioica.Session(
+        auth=aioica.ApiKeyAuth(gate.fake.api_key),
+        base_url=gate.fake.base_url,
+        transport=httpx.ASGITransport(app=gate),
+        **kwargs,
+    )
+
+
+# -- the rule -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "digest", "full", "fetch"),
+    [
+        (None, "h", False, True),  # new
+        (SessionState("h", "SUCCEEDED", False), "h", False, False),
+        (SessionState("h", "FAILED_FINAL", False), "h", False, False),
+        (SessionState("h", "ABORTED", False), "h", False, False),
+        (SessionState("h", "SUCCEEDED", False), "h", True, True),  # full
+        (SessionState("h", "SUCCEEDED", False), "other", False, True),  # listing changed
+        (SessionState("h", "FAILED", False), "h", False, True),  # FAILED may become FINAL
+        (SessionState("h", "IN_PROGRESS", False), "h", False, True),
+        (SessionState("h", "SOME_NEW_STATUS", False), "h", False, True),  # unknown: may change
+        (SessionState("h", None, False), "h", False, True),
+        (SessionState("h", "SUCCEEDED", False, failed=True), "h", False, True),
+        (SessionState("h", "SUCCEEDED", True), "h", False, True),  # was removed, is back
+    ],
+)
+def test_incremental_rule(old: SessionState | None, digest: str, full: bool, fetch: bool) -> None:
+    assert must_fetch(old, digest, full=full) is fetch
+
+
+# -- syncs ----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_first_sync_equals_the_dataset(tmp_path: Path) -> None:
+    fake = make_fake()
+    db = str(tmp_path / "mirror.db")
+    async with fake.session() as ica:
+        report = await ica.sync_workflow_sessions(P, db)
+    assert mirrored(db) == expected(fake)
+    assert (report.listed, report.new, report.changed, report.refreshed) == (N, N, 0, 0)
+    assert (report.unchanged, report.removed, report.failed, report.complete) == (0, 0, 0, True)
+    assert report.requests == fake.counters.requests == 1 + 3 * N
+    assert report.elapsed > 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        s = fake.dataset.sessions(P)[0]
+        row = conn.execute(
+            "SELECT user_reference, workflow_code, time_created, status FROM workflow_sessions "
+            "WHERE id = ?",
+            (s.id,),
+        ).fetchone()
+        assert row == (s.user_reference, s.workflow_code, expected(fake)[s.id]["json"]
+                       ["timeCreated"], s.status)  # fmt: skip
+        runs = conn.execute("SELECT outcome, listed, new, requests FROM sync_runs").fetchall()
+        assert runs == [("ok", N, N, 1 + 3 * N)]
+
+
+@pytest.mark.anyio
+async def test_unchanged_second_run_fetches_only_non_terminal_sessions(tmp_path: Path) -> None:
+    fake = make_fake(sessions=2100)  # three listing pages of 1,000
+    db = str(tmp_path / "mirror.db")
+    async with fake.session() as ica:
+        await ica.sync_workflow_sessions(P, db)
+        fake.counters.reset()
+        report = await ica.sync_workflow_sessions(P, db)
+    open_ = non_terminal(fake)
+    assert 0 < open_ < 2100
+    pages = math.ceil(2100 / 1000)
+    assert report.requests == fake.counters.requests == pages + 3 * open_
+    assert fake.counters.by_route["searchWorkflowSessions"] == pages
+    for route in DETAIL_ROUTES:
+        assert fake.counters.by_route[route] == open_
+    assert (report.new, report.changed, report.refreshed) == (0, 0, open_)
+    assert report.unchanged == 2100 - open_
+    assert mirrored(db) == expected(fake)
+
+
+@pytest.mark.anyio
+async def test_full_fetches_everything_again(tmp_path: Path) -> None:
+    fake = make_fake()
+    db = str(tmp_path / "mirror.db")
+    async with fake.session() as ica:
+        await ica.sync_workflow_sessions(P, db)
+        fake.counters.reset()
+        report = await ica.sync_workflow_sessions(P, db, full=True)
+    assert report.requests == 1 + 3 * N
+    assert (report.refreshed, report.unchanged) == (N, 0)
+    assert mirrored(db) == expected(fake)
+
+
+@pytest.mark.anyio
+async def test_advanced_dataset_synced_again(tmp_path: Path) -> None:
+    fake = make_fake()
+    db = str(tmp_path / "mirror.db")
+    async with fake.session() as ica:
+        await ica.sync_workflow_sessions(P, db)
+        before = mirrored(db)
+        step = fake.advance()
+        progressed, added, removed = (
+            set(step.progressed[P]),
+            set(step.added[P]),
+            set(step.removed[P]),
+        )
+        assert progressed and added and removed
+        fake.counters.reset()
+        seen: dict[str, str] = {}
+        report = await ica.sync_workflow_sessions(
+            P, db, on_session=lambda sid, outcome: seen.setdefault(sid, outcome)
+        )
+    want = expected(fake)
+    assert mirrored(db) == want
+    # Removed sessions keep their rows and details, with removed_at set.
+    gone = mirrored(db, removed=True)
+    assert set(gone) == removed
+    for sid in removed:
+        assert gone[sid] == before[sid]
+    assert report.removed == len(removed)
+    assert report.new == len(added)
+    assert {s for s, o in seen.items() if o == "new"} == added
+    assert {s for s, o in seen.items() if o == "changed"} == progressed - removed
+    assert len(seen) == report.listed == len(want)
+    still_open = sum(1 for sid in before if sid in want and before[sid]["status"] not in TERMINAL)
+    assert report.requests == 1 + 3 * (len(added) + still_open)
+    assert integrity(db) == "ok"
+    with sqlite3.connect(db) as conn:
+        for table in ("analyses",):
+            total, distinct = conn.execute(
+                f"SELECT count(*), count(DISTINCT id) FROM {table}"
+            ).fetchone()
+            assert (
+                total
+                == distinct
+                == sum(len(s["analyses"]) for s in [*want.values(), *gone.values()])
+            )
+
+
+@pytest.mark.anyio
+async def test_removed_session_that_reappears_is_unremoved(tmp_path: Path) -> None:
+    fake = make_fake()
+    db = str(tmp_path / "mirror.db")
+    async with fake.session() as ica:
+        await ica.sync_workflow_sessions(P, db)
+        sid = fake.advance().removed[P][0]
+        await ica.sync_workflow_sessions(P, db)
+        assert sid in mirrored(db, removed=True)
+        fake.dataset.restore_session(P, sid)
+        seen: dict[str, str] = {}
+        report = await ica.sync_workflow_sessions(
+            P, db, on_session=lambda s, outcome: seen.setdefault(s, outcome)
+        )
+    assert seen[sid] == "changed"
+    assert report.removed == 0
+    assert sid not in mirrored(db, removed=True)
+    assert mirrored(db) == expected(fake)
+
+
+@pytest.mark.anyio
+async def test_failing_session_is_recorded_and_fetched_next_run(tmp_path: Path) -> None:
+    fake = make_fake()
+    # A terminal session: only the failure makes the next run fetch it again.
+    victim = next(s for s in fake.dataset.sessions(P) if s.status in TERMINAL)
+    fake.faults.fail_session(victim.id, 500)
+    db = str(tmp_path / "mirror.db")
+    retry = aioica.RetryPolicy(max_attempts=2, backoff_base=0.01)
+    async with fake.session(retry=retry) as ica:
+        report = await ica.sync_workflow_sessions(P, db)
+        assert report.failed == 1 and not report.complete
+        assert [f.session_id for f in report.failures] == [victim.id]
+        assert isinstance(report.failures[0].error, aioica.ServerError)
+        assert report.new == N - 1
+        with sqlite3.connect(db) as conn:
+            row = conn.execute(
+                "SELECT status, sync_error, listing_hash, removed_at FROM workflow_sessions "
+                "WHERE id = ?",
+                (victim.id,),
+            ).fetchone()
+            outcome = conn.execute("SELECT outcome, failed FROM sync_runs").fetchone()
+        assert row[0] == victim.status and "ServerError" in row[1]
+        assert row[2] is not None and row[3] is None
+        assert outcome == ("incomplete", 1)
+        want = expected(fake)
+        got = mirrored(db)
+        assert got[victim.id]["json"] == want[victim.id]["json"]
+        assert got[victim.id]["analyses"] == {} and got[victim.id]["inputs"] == []
+        del got[victim.id], want[victim.id]
+        assert got == want
+
+        fake.faults.failing_sessions.clear()
+        fake.counters.reset()
+        seen: dict[str, str] = {}
+        report = await ica.sync_workflow_sessions(
+            P, db, on_session=lambda s, outcome: seen.setdefault(s, outcome)
+        )
+    assert report.complete and report.failed == 0
+    assert seen[victim.id] == "refreshed"
+    open_ = sum(1 for s in fake.dataset.sessions(P) if s.status not in TERMINAL)
+    assert report.requests == 1 + 3 * (open_ + 1)
+    assert mirrored(db) == expected(fake)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(
+            "SELECT sync_error FROM workflow_sessions WHERE id = ?", (victim.id,)
+        ).fetchone() == (None,)
+
+
+@pytest.mark.anyio
+async def test_readers_query_while_a_sync_writes(tmp_path: Path) -> None:
+    fake = make_fake()
+    # The last listed session's requests wait until a reader has seen a partial mirror, so
+    # the reads below happen while the sync is provably still writing.
+    last = fake.dataset.sessions(P)[-1]
+    gate = Gate(fake, last.id)
+    db = str(tmp_path / "mirror.db")
+    counts: list[int] = []
+
+    def read() -> int:
+        with sqlite3.connect(db, timeout=0.5) as conn:
+            analyses = conn.execute("SELECT count(*) FROM analyses").fetchone()[0]
+            sessions = conn.execute("SELECT count(*) FROM workflow_sessions").fetchone()[0]
+            assert analyses >= 0
+            return int(sessions)
+
+    async def reader() -> None:
+        while True:
+            try:
+                n = await anyio.to_thread.run_sync(read)
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):  # anything but "not created yet"
+                    raise
+                n = 0
+            counts.append(n)
+            if 0 < n < N:
+                gate.release.set()
+                return
+            await anyio.sleep(0.01)
+
+    async with gated_session(gate) as ica, anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        report = await ica.sync_workflow_sessions(P, db)
+    assert report.complete
+    assert any(0 < n < N for n in counts)
+    assert counts == sorted(counts)
+    assert mirrored(db) == expected(fake)
+
+
+@pytest.mark.anyio
+async def test_cancelled_sync_then_rerun_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    fake = make_fake(sessions=300, latency_ms=2)
+    db, reference = str(tmp_path / "killed.db"), str(tmp_path / "reference.db")
+    written = 0
+    enough = anyio.Event()
+
+    def count(_sid: str, outcome: str) -> None:
+        nonlocal written
+        written += outcome != "unchanged"
+        if written >= 60:
+            enough.set()
+
+    async with fake.session() as ica:
+        with anyio.move_on_after(30) as scope:
+            async with anyio.create_task_group() as tg:
+
+                async def watch() -> None:
+                    await enough.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watch)
+                await ica.sync_workflow_sessions(P, db, on_session=count)
+        assert not scope.cancelled_caught
+        assert 60 <= written < 300
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT outcome FROM sync_runs").fetchall() == [("cancelled",)]
+            # Everything fetched before the cancellation was written on the way out.
+            stored = conn.execute("SELECT count(*) FROM workflow_sessions").fetchone()[0]
+            assert stored == written
+        fake.counters.reset()
+        report = await ica.sync_workflow_sessions(P, db)
+        await ica.sync_workflow_sessions(P, reference)
+    assert report.complete
+    assert report.new + report.refreshed + report.unchanged == 300
+    assert report.new < 300  # what the first run wrote was not fetched again as new
+    assert table_dump(db) == table_dump(reference)
+    assert integrity(db) == "ok"
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", [b"x.db", 3, "", ":memory:"])
+async def test_bad_path_is_refused_before_any_request(path: Any) -> None:
+    fake = make_fake()
+    async with fake.session() as ica:
+        with pytest.raises(aioica.InvalidParameterError, match="path"):
+            await ica.sync_workflow_sessions(P, path)
+    assert fake.counters.requests == 0
+
+
+@pytest.mark.anyio
+async def test_unusable_files_raise_mirror_error(tmp_path: Path) -> None:
+    fake = make_fake(sessions=5)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    db = str(tmp_path / "mirror.db")
+    async with fake.session() as ica:
+        with pytest.raises(aioica.MirrorError, match=r"junk\.db"):
+            await ica.sync_workflow_sessions(P, junk)
+        with pytest.raises(aioica.MirrorError):
+            await ica.sync_workflow_sessions(P, tmp_path)  # a directory
+        await ica.sync_workflow_sessions(P, db)
+        fake.counters.reset()
+        with pytest.raises(aioica.MirrorError, match="mirrors project demo-project"):
+            await ica.sync_workflow_sessions("other-project", db)
+        with pytest.raises(aioica.InvalidParameterError):
+            await ica.sync_workflow_sessions("..", db)
+    assert fake.counters.requests == 0
+    assert issubclass(aioica.MirrorError, aioica.ICAError)

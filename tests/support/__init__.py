@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite: payloads, the spec, JWTs, servers, paths."""

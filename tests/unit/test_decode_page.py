@@ -1,0 +1,70 @@
+"""Big pages decode in slices: the same models as ``from_dict``, other tasks run in between."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+import aioica
+from aioica._decode import SLICE, decode_page
+from tests.support.payloads import analysis, session_v4
+
+
+def sessions(n: int) -> dict[str, Any]:
+    items: list[Any] = [session_v4(str(uuid.UUID(int=i + 1, version=4))) for i in range(n)]
+    items[min(3, n - 1)] = "odd item"
+    if n > 4:
+        items[n - 1] = {**items[n - 1], "timeCreated": "not a date", "surprise": 1}
+    return {"items": items, "nextPageToken": "t", "remainingRecords": 3, "unknownKey": [1]}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("n", [1, SLICE, SLICE + 1, 5 * SLICE + 7])
+async def test_same_result_as_from_dict(n: int) -> None:
+    data = sessions(n)
+    before = copy.deepcopy(data)
+    page = await decode_page(data, aioica.WorkflowSessionPagedListV4)
+    assert page == aioica.from_dict(before, aioica.WorkflowSessionPagedListV4)
+    assert aioica.to_dict(page) == aioica.to_dict(
+        aioica.from_dict(before, aioica.WorkflowSessionPagedListV4)
+    )
+    assert page.extra == {"unknownKey": [1]}
+    assert data == before  # the parsed JSON is not modified
+
+    analyses = {"items": [analysis(str(uuid.uuid4())) for _ in range(n)]}
+    decoded = await decode_page(analyses, aioica.WorkflowSessionAnalysisPagedListV4)
+    assert decoded == aioica.from_dict(analyses, aioica.WorkflowSessionAnalysisPagedListV4)
+
+
+@pytest.mark.anyio
+async def test_odd_pages_decode_as_from_dict_does() -> None:
+    for data in ({"items": "not a list"}, {"items": None}, {}, {"items": [None] * (SLICE * 2)}):
+        expected = aioica.from_dict(copy.deepcopy(data), aioica.WorkflowSessionPagedListV4)
+        assert await decode_page(data, aioica.WorkflowSessionPagedListV4) == expected
+
+
+@pytest.mark.anyio
+async def test_other_tasks_run_while_a_big_page_decodes() -> None:
+    ticks: list[int] = []
+    done = anyio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            ticks.append(len(ticks))
+            await anyio.lowlevel.checkpoint()
+
+    data = sessions(10 * SLICE)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        await anyio.lowlevel.checkpoint()
+        start = len(ticks)
+        await decode_page(data, aioica.WorkflowSessionPagedListV4)
+        during = len(ticks) - start
+        done.set()
+    # One slice per checkpoint: the ticker ran between slices, not only after the page.
+    assert during >= 9
