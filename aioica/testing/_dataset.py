@@ -18,6 +18,7 @@ from typing import Any, overload
 
 import attrs
 
+from ..models._status import V3_TO_V4, V4_TO_V3, StatusV4
 from ._advance import Advance
 
 __all__ = [
@@ -29,40 +30,8 @@ __all__ = [
     "SessionRecord",
 ]
 
-#: V4 (workflow sessions via search, analyses) status vocabulary, as in the spec's pattern.
-V4_STATUSES = (
-    "REQUESTED",
-    "QUEUED",
-    "INITIALIZING",
-    "PREPARING_INPUTS",
-    "IN_PROGRESS",
-    "GENERATING_OUTPUTS",
-    "AWAITING_INPUT",
-    "ABORTING",
-    "SUCCEEDED",
-    "FAILED",
-    "FAILED_FINAL",
-    "ABORTED",
-)
-#: How a V4 status reads in the V3 vocabulary (V3 has fewer values, so this is many-to-one).
-V4_TO_V3 = {
-    "REQUESTED": "REQUESTED",
-    "QUEUED": "REQUESTED",
-    "INITIALIZING": "INPROGRESS",
-    "PREPARING_INPUTS": "INPROGRESS",
-    "IN_PROGRESS": "INPROGRESS",
-    "GENERATING_OUTPUTS": "INPROGRESS",
-    "AWAITING_INPUT": "AWAITINGINPUT",
-    "ABORTING": "INPROGRESS",
-    "SUCCEEDED": "SUCCEEDED",
-    "FAILED": "FAILED",
-    "FAILED_FINAL": "FAILEDFINAL",
-    "ABORTED": "ABORTED",
-}
-#: The V4 statuses each V3 status stands for (what a V3 ``status`` filter selects).
-V3_TO_V4: dict[str, frozenset[str]] = {
-    v3: frozenset(v4 for v4, m in V4_TO_V3.items() if m == v3) for v3 in set(V4_TO_V3.values())
-}
+#: V4 (workflow sessions via search, analyses) status vocabulary, in the spec's order.
+V4_STATUSES: tuple[str, ...] = tuple(s.value for s in StatusV4)
 
 # Percent weights: most sessions succeeded, a few are in each other state.
 _STATUS_WEIGHTS = {
