@@ -171,12 +171,12 @@ def _connection_message(exc: APIConnectionError, where: str) -> str:
         return f"cannot reach {where}: {exc}"
     port = url.port or (443 if url.scheme == "https" else 80)
     host = f"[{url.host}]" if ":" in url.host else url.host
-    attempts = f" (after {exc.attempts} attempts)" if exc.attempts > 1 else ""
+    attempts = f" after {exc.attempts} attempts" if exc.attempts > 1 else ""
     if isinstance(cause, socket.gaierror):
         return f"cannot reach {where}: cannot resolve the host name {url.host}{attempts}"
     return (
-        f"cannot reach {where}: connection refused to {host}:{port} (nothing is listening "
-        f"there; check the base URL){attempts}"
+        f"cannot reach {where}: connection refused to {host}:{port}{attempts}; nothing is "
+        "listening there, check the base URL"
     )
 
 

@@ -39,7 +39,7 @@ def status_word(text: str) -> str:
     if value not in _KNOWN:
         raise argparse.ArgumentTypeError(
             f"unknown status {text.strip()[:40]!r}; choose from "
-            f"{', '.join(StatusV4)} (V3 spellings {', '.join(_V4_SPELLING)} work too)"
+            f"{', '.join(StatusV4)}; V3 spellings {', '.join(_V4_SPELLING)} work too"
         )
     return value
 
