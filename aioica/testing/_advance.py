@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
-    from ._dataset import Dataset, SessionRecord, _Project
+    from ._dataset import Dataset
+    from ._records import SessionRecord, _Project
 
 __all__ = ["TERMINAL", "Advance", "advance"]
 
