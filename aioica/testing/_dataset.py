@@ -15,25 +15,16 @@ from typing import overload
 
 from ._advance import Advance
 from ._records import (
-    _BASE_MS,
-    _CHUNK,
-    _CREATE_STEP_MS,
-    _INSTRUMENTS,
-    _NOT_STARTED,
-    _REFERENCE_TAGS,
-    _RUNNING,
-    _STATUS_TABLE,
-    _USER_TAGS,
-    _WORKFLOWS,
+    BASE_MS,
     V3_TO_V4,
     V4_STATUSES,
     V4_TO_V3,
+    WORKFLOWS,
     AnalysisRecord,
+    Project,
     SessionRecord,
-    _Project,
-    _stable_uuid,
-    _uuid,
     iso,
+    stable_uuid,
 )
 from ._render import Rendering
 
@@ -46,6 +37,43 @@ __all__ = [
     "SessionRecord",
     "iso",
 ]
+
+# Percent weights: most sessions succeeded, a few are in each other state.
+_STATUS_WEIGHTS = {
+    "SUCCEEDED": 52,
+    "FAILED": 8,
+    "FAILED_FINAL": 5,
+    "IN_PROGRESS": 8,
+    "AWAITING_INPUT": 5,
+    "QUEUED": 4,
+    "REQUESTED": 3,
+    "INITIALIZING": 3,
+    "PREPARING_INPUTS": 3,
+    "GENERATING_OUTPUTS": 2,
+    "ABORTING": 1,
+    "ABORTED": 6,
+}
+_STATUS_TABLE = tuple(s for s, w in _STATUS_WEIGHTS.items() for _ in range(w))
+_NOT_STARTED = frozenset({"REQUESTED", "QUEUED"})
+_RUNNING = frozenset(
+    {
+        "INITIALIZING",
+        "PREPARING_INPUTS",
+        "IN_PROGRESS",
+        "GENERATING_OUTPUTS",
+        "AWAITING_INPUT",
+        "ABORTING",
+    }
+)
+_USER_TAGS = ("priority", "research", "clinical", "rerun", "validation")
+_REFERENCE_TAGS = ("GRCh38", "hg19", "hg38-alt-masked")
+_INSTRUMENTS = ("A01234", "LH00417", "VH00712", "NB551608")
+_CREATE_STEP_MS = 600_000  # one session every ten minutes, on average
+_CHUNK = 1024  # sessions built together (a multiple of 4: a sequencing run never straddles two)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
 class Dataset(Rendering):
@@ -83,10 +111,10 @@ class Dataset(Rendering):
         self.inputs_per_session = inputs
         self.configurations_per_session = configurations
         self.cache_limit = cache_limit
-        self._projects = {name: _Project(name, seed, sessions) for name in names}
+        self._projects = {name: Project(name, seed, sessions) for name in names}
         self._aliases = {p.id: p for p in self._projects.values()}
-        self._tenant_id = _stable_uuid("tenant", seed)
-        self._owner_id = _stable_uuid("owner", seed)
+        self._tenant_id = stable_uuid("tenant", seed)
+        self._owner_id = stable_uuid("owner", seed)
         self._json: dict[tuple[str, str], str] = {}
         self._analyses: dict[str, list[AnalysisRecord]] = {}
         self._workflows_v3: list[str] = []
@@ -166,16 +194,16 @@ class Dataset(Rendering):
 
     # -- building ----------------------------------------------------------------------------
 
-    def _project_or_none(self, project: str) -> _Project | None:
+    def _project_or_none(self, project: str) -> Project | None:
         return self._projects.get(project) or self._aliases.get(project)
 
-    def _project(self, project: str) -> _Project:
+    def _project(self, project: str) -> Project:
         p = self._project_or_none(project)
         if p is None:
             raise KeyError(project)
         return p
 
-    def _rows(self, p: _Project) -> list[SessionRecord]:
+    def _rows(self, p: Project) -> list[SessionRecord]:
         if p.sessions is None:
             rows: list[SessionRecord] = []
             for chunk in range(-(-self.sessions_per_project // _CHUNK)):
@@ -190,7 +218,7 @@ class Dataset(Rendering):
         p = self._project(project)
         return p.sessions if p.sessions is not None else _LazySessions(self, p)
 
-    def _chunk(self, p: _Project, chunk: int) -> list[SessionRecord]:
+    def _chunk(self, p: Project, chunk: int) -> list[SessionRecord]:
         if p.sessions is not None:
             return p.sessions[chunk * _CHUNK : (chunk + 1) * _CHUNK]
         rows = p.chunks.get(chunk)
@@ -198,18 +226,16 @@ class Dataset(Rendering):
             rows = p.chunks[chunk] = self._build_sessions(p, chunk)
         return rows
 
-    def _build_sessions(self, p: _Project, chunk: int) -> list[SessionRecord]:
+    def _build_sessions(self, p: Project, chunk: int) -> list[SessionRecord]:
         # Seeded per chunk so that a page in the middle of 200,000 sessions builds only its chunk.
         rng = random.Random(f"sessions/{self.seed}/{p.name}/{chunk}")
         stop = min((chunk + 1) * _CHUNK, self.sessions_per_project)
         return self._make_sessions(p, rng, range(chunk * _CHUNK, stop))
 
-    def _make_sessions(
-        self, p: _Project, rng: random.Random, indices: range
-    ) -> list[SessionRecord]:
+    def _make_sessions(self, p: Project, rng: random.Random, indices: range) -> list[SessionRecord]:
         rand, randrange, getrandbits = rng.random, rng.randrange, rng.getrandbits
         k2 = 2 * self.analyses_per_session
-        n_wf = len(_WORKFLOWS)
+        n_wf = len(WORKFLOWS)
         out: list[SessionRecord] = []
         run_id = ""
         for i in indices:
@@ -222,7 +248,7 @@ class Dataset(Rendering):
             wf = randrange(n_wf)
             sid = str(uuid.UUID(int=getrandbits(128), version=4))
             status = _STATUS_TABLE[int(rand() * len(_STATUS_TABLE))]
-            created = _BASE_MS + i * _CREATE_STEP_MS + randrange(_CREATE_STEP_MS)
+            created = BASE_MS + i * _CREATE_STEP_MS + randrange(_CREATE_STEP_MS)
             start = end = None
             if status not in _NOT_STARTED:
                 start = created + randrange(1_000, 900_000)
@@ -230,7 +256,7 @@ class Dataset(Rendering):
                     end = start + randrange(60_000, 36_000_000)
             user_tags = tuple(t for t in _USER_TAGS if rand() < 0.2)
             tech = (f"run:{run_id}", "auto-launch") if rand() < 0.7 else (f"run:{run_id}",)
-            user_ref = f"{run_id}-{_WORKFLOWS[wf][1].replace(' ', '_')}-{i}"
+            user_ref = f"{run_id}-{WORKFLOWS[wf][1].replace(' ', '_')}-{i}"
             summary = None
             if start is not None and end is not None:
                 summary = f"Workflow session {status.lower()} after {(end - start) // 1000}s"
@@ -239,7 +265,7 @@ class Dataset(Rendering):
                     index=i,
                     id=sid,
                     project=p.name,
-                    reference=f"{user_ref}-{_WORKFLOWS[wf][0]}-{sid[:8]}",
+                    reference=f"{user_ref}-{WORKFLOWS[wf][0]}-{sid[:8]}",
                     user_reference=user_ref,
                     status=status,
                     workflow=wf,
@@ -261,7 +287,7 @@ class Dataset(Rendering):
         if found is not None:
             return found
         rng = random.Random(f"analyses/{self.seed}/{s.id}")
-        pipelines = _WORKFLOWS[s.workflow][2]
+        pipelines = WORKFLOWS[s.workflow][2]
         out: list[AnalysisRecord] = []
         t = s.start_date if s.start_date is not None else s.time_created
         for j in range(s.analysis_count):
@@ -309,7 +335,7 @@ class Dataset(Rendering):
 class _LazySessions(Sequence[SessionRecord]):
     """The sessions of a project, built chunk by chunk as slices ask for them."""
 
-    def __init__(self, dataset: Dataset, project: _Project) -> None:
+    def __init__(self, dataset: Dataset, project: Project) -> None:
         self._dataset = dataset
         self._project = project
 

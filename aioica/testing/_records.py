@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -17,45 +16,20 @@ __all__ = [
     "V3_TO_V4",
     "V4_STATUSES",
     "V4_TO_V3",
+    "BASE_MS",
+    "WORKFLOWS",
     "AnalysisRecord",
+    "Project",
     "SessionRecord",
+    "dumps",
     "iso",
+    "stable_uuid",
 ]
 
 #: V4 (workflow sessions via search, analyses) status vocabulary, in the spec's order.
 V4_STATUSES: tuple[str, ...] = tuple(s.value for s in StatusV4)
 
-# Percent weights: most sessions succeeded, a few are in each other state.
-_STATUS_WEIGHTS = {
-    "SUCCEEDED": 52,
-    "FAILED": 8,
-    "FAILED_FINAL": 5,
-    "IN_PROGRESS": 8,
-    "AWAITING_INPUT": 5,
-    "QUEUED": 4,
-    "REQUESTED": 3,
-    "INITIALIZING": 3,
-    "PREPARING_INPUTS": 3,
-    "GENERATING_OUTPUTS": 2,
-    "ABORTING": 1,
-    "ABORTED": 6,
-}
-_STATUS_TABLE = tuple(s for s, w in _STATUS_WEIGHTS.items() for _ in range(w))
-_NOT_STARTED = frozenset({"REQUESTED", "QUEUED"})
-_RUNNING = frozenset(
-    {
-        "INITIALIZING",
-        "PREPARING_INPUTS",
-        "IN_PROGRESS",
-        "GENERATING_OUTPUTS",
-        "AWAITING_INPUT",
-        "ABORTING",
-    }
-)
-_USER_TAGS = ("priority", "research", "clinical", "rerun", "validation")
-_REFERENCE_TAGS = ("GRCh38", "hg19", "hg38-alt-masked")
-_INSTRUMENTS = ("A01234", "LH00417", "VH00712", "NB551608")
-_WORKFLOWS = (
+WORKFLOWS = (
     (
         "ica_workflow_germline",
         "DRAGEN Germline",
@@ -65,12 +39,11 @@ _WORKFLOWS = (
     ("ica_workflow_bclconvert", "BCL Convert", ("BclConvert_4-2-7", "BclConvert_4-3-6")),
     ("ica_workflow_tso500", "TSO 500 ctDNA", ("TSO500_ctDNA_2-5-2", "DRAGEN_TSO500_2-6-0")),
 )
-_BASE_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z
-_CREATE_STEP_MS = 600_000  # one session every ten minutes, on average
-_CHUNK = 1024  # sessions built together (a multiple of 4: a sequencing run never straddles two)
+BASE_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z
 
 
-def _dumps(obj: Any) -> str:
+def dumps(obj: Any) -> str:
+    """Compact JSON, as ICA sends it."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -80,11 +53,8 @@ def iso(ms: int) -> str:
     return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
 
 
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _stable_uuid(*parts: object) -> str:
+def stable_uuid(*parts: object) -> str:
+    """A version-4-shaped uuid derived from ``parts`` (the same on every run)."""
     digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
@@ -126,7 +96,7 @@ class SessionRecord:
     @property
     def workflow_code(self) -> str:
         """Code of the session's workflow (what ``sort=workflow`` and ``pipeline`` order by)."""
-        return _WORKFLOWS[self.workflow][0]
+        return WORKFLOWS[self.workflow][0]
 
 
 @attrs.define(slots=True, eq=False)
@@ -151,10 +121,12 @@ class AnalysisRecord:
     priority: str
 
 
-class _Project:
+class Project:
+    """One project of a dataset: its sessions (built lazily) and the ones taken out."""
+
     def __init__(self, name: str, seed: int, count: int) -> None:
         self.name = name
-        self.id = name if _is_uuid(name) else _stable_uuid("project", seed, name)
+        self.id = name if _is_uuid(name) else stable_uuid("project", seed, name)
         self.sessions: list[SessionRecord] | None = None
         self.chunks: dict[int, list[SessionRecord]] = {}
         self.by_id: dict[str, SessionRecord] = {}

@@ -6,14 +6,14 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from ._records import (
-    _BASE_MS,
-    _WORKFLOWS,
+    BASE_MS,
+    WORKFLOWS,
     AnalysisRecord,
+    Project,
     SessionRecord,
-    _dumps,
-    _Project,
-    _stable_uuid,
+    dumps,
     iso,
+    stable_uuid,
 )
 
 __all__ = ["Rendering"]
@@ -35,7 +35,7 @@ class Rendering:
 
     if TYPE_CHECKING:
 
-        def _project(self, project: str) -> _Project: ...
+        def _project(self, project: str) -> Project: ...
 
     # -- JSON pieces -------------------------------------------------------------------------
 
@@ -81,8 +81,8 @@ class Rendering:
 
     def _build_catalogue(self) -> None:
         seed = self.seed
-        created = iso(_BASE_MS - 86_400_000 * 30)
-        storage_id = _stable_uuid("storage", seed)
+        created = iso(BASE_MS - 86_400_000 * 30)
+        storage_id = stable_uuid("storage", seed)
         storage_v4 = {"id": storage_id, "name": "Small", "description": "1.2 TB"}
         storage_v3 = {
             "id": storage_id,
@@ -94,25 +94,25 @@ class Rendering:
             "name": "Small",
             "description": "1.2 TB",
         }
-        for code, name, pipelines in _WORKFLOWS:
-            wid = _stable_uuid("workflow", seed, code)
+        for code, name, pipelines in WORKFLOWS:
+            wid = stable_uuid("workflow", seed, code)
             common: dict[str, Any] = {
                 "id": wid,
                 "code": code,
                 "urn": f"urn:ilmn:ica:workflow:{wid}#{code}",
                 "description": f"{name} workflow (auto-launched from BaseSpace)",
                 "languageVersion": {
-                    "id": _stable_uuid("lang", seed),
+                    "id": stable_uuid("lang", seed),
                     "name": "22.10.6",
                     "language": "NEXTFLOW",
                 },
                 "workflowTags": {"technicalTags": ["basespace", code]},
             }
-            self._workflows_v3.append(_dumps({**common, "analysisStorage": storage_v3}))
-            self._workflows_v4.append(_dumps({**common, "analysisStorage": storage_v4}))
+            self._workflows_v3.append(dumps({**common, "analysisStorage": storage_v3}))
+            self._workflows_v4.append(dumps({**common, "analysisStorage": storage_v4}))
             for pcode in pipelines:
-                pid = _stable_uuid("pipeline", seed, pcode)
-                self._pipelines[pcode] = _dumps(
+                pid = stable_uuid("pipeline", seed, pcode)
+                self._pipelines[pcode] = dumps(
                     {
                         "id": pid,
                         "urn": f"urn:ilmn:ica:pipeline:{pid}#{pcode}",
@@ -139,7 +139,7 @@ class Rendering:
             return cached
         p = self._project(name)
         seed = self.seed
-        created = iso(_BASE_MS - 86_400_000 * 60)
+        created = iso(BASE_MS - 86_400_000 * 60)
         base = {
             "timeCreated": created,
             "timeModified": created,
@@ -147,11 +147,11 @@ class Rendering:
             "tenantId": self._tenant_id,
         }
         region = {
-            "id": _stable_uuid("region", seed),
+            "id": stable_uuid("region", seed),
             **base,
             "code": "US",
             "country": {
-                "id": _stable_uuid("country", seed),
+                "id": stable_uuid("country", seed),
                 **base,
                 "code": "US",
                 "name": "United States",
@@ -159,7 +159,7 @@ class Rendering:
             },
             "cityName": "Virginia",
         }
-        text = _dumps(
+        text = dumps(
             {
                 "id": p.id,
                 **base,
@@ -198,7 +198,7 @@ class Rendering:
             tenantName="fake-tenant",
             status=s.status_v3,
         )
-        return _dumps(d)[:-1] + ',"workflow":' + self._workflows_v3[s.workflow] + "}"
+        return dumps(d)[:-1] + ',"workflow":' + self._workflows_v3[s.workflow] + "}"
 
     def _session_v4(self, s: SessionRecord) -> str:
         d = self._session_common(s)
@@ -206,9 +206,9 @@ class Rendering:
             owner={"id": self._owner_id},
             tenant={"id": self._tenant_id, "name": "fake-tenant"},
             status=s.status,
-            application={"id": _stable_uuid("app", self.seed), "name": "BaseSpace Sequence Hub"},
+            application={"id": stable_uuid("app", self.seed), "name": "BaseSpace Sequence Hub"},
         )
-        return _dumps(d)[:-1] + ',"workflow":' + self._workflows_v4[s.workflow] + "}"
+        return dumps(d)[:-1] + ',"workflow":' + self._workflows_v4[s.workflow] + "}"
 
     def _analysis(self, a: AnalysisRecord) -> str:
         d = {
@@ -223,7 +223,7 @@ class Rendering:
             "startDate": None if a.start_date is None else iso(a.start_date),
             "endDate": None if a.end_date is None else iso(a.end_date),
             "summary": a.summary,
-            "analysisStorage": {"id": _stable_uuid("storage", self.seed), "name": "Small"},
+            "analysisStorage": {"id": stable_uuid("storage", self.seed), "name": "Small"},
             "analysisPriority": a.priority,
             "tags": {
                 "technicalTags": list(a.technical_tags),
@@ -232,7 +232,7 @@ class Rendering:
             },
         }
         analysis = (
-            _dumps(d)[:-1]
+            dumps(d)[:-1]
             + ',"pipeline":'
             + self._pipelines[a.pipeline]
             + ',"workflowSession":'
@@ -273,9 +273,9 @@ class Rendering:
                     fmt = None
                     if not folder:
                         fmt = {
-                            "id": _stable_uuid("format", self.seed, "FASTQ"),
-                            "timeCreated": iso(_BASE_MS),
-                            "timeModified": iso(_BASE_MS),
+                            "id": stable_uuid("format", self.seed, "FASTQ"),
+                            "timeCreated": iso(BASE_MS),
+                            "timeModified": iso(BASE_MS),
                             "ownerId": self._owner_id,
                             "tenantId": self._tenant_id,
                             "code": "FASTQ",
@@ -295,7 +295,7 @@ class Rendering:
                 item["analysisData"] = data
                 item["externalData"] = None if k % 2 else []
             items.append(item)
-        return _dumps({"items": items})
+        return dumps({"items": items})
 
     def _configurations(self, s: SessionRecord) -> str:
         rng = random.Random(f"configurations/{self.seed}/{s.id}")
@@ -312,4 +312,4 @@ class Rendering:
         ]
         for extra in range(len(base), self.configurations_per_session):
             items.append({"name": f"option_{extra}", "multiValue": False, "values": [str(extra)]})
-        return _dumps({"items": items})
+        return dumps({"items": items})
