@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from typing import Final
 
 import httpx
 
@@ -14,8 +15,10 @@ from ._errors import ICAError
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
+    "CREDENTIAL_VARIABLES",
     "ConfigurationError",
     "check_base_url",
+    "env_auth",
     "env_base_url",
 ]
 
@@ -41,6 +44,35 @@ def env_base_url(environ: Mapping[str, str] | None = None) -> str | None:
         if "://" not in host:
             host = "https://" + host
         return host.rstrip("/") + "/ica/rest"
+    return None
+
+
+#: The credential variables in the order they are tried (the first one set wins): a JWT, sent
+#: as ``Authorization: Bearer``, then an API key, sent as ``X-API-Key``.
+CREDENTIAL_VARIABLES: Final = ("ICAV2_ACCESS_TOKEN", "ICAV2_X_API_KEY")
+
+
+def env_auth(
+    environ: Mapping[str, str] | None = None, *, labels: Mapping[str, str] | None = None
+) -> httpx.Auth | None:
+    """The auth the first of :data:`CREDENTIAL_VARIABLES` set in ``environ`` makes, or ``None``.
+
+    Values are stripped; an empty one counts as unset. An unusable value raises
+    :class:`ConfigurationError` naming the variable (or its ``labels`` entry: the command line
+    names its options), never the value.
+    """
+    from ._auth import ApiKeyAuth, BearerAuth
+
+    env = os.environ if environ is None else environ
+    for name, kind in zip(CREDENTIAL_VARIABLES, (BearerAuth, ApiKeyAuth), strict=True):
+        value = env.get(name, "").strip()
+        if value:
+            try:
+                return kind(value)
+            except (TypeError, ValueError) as exc:
+                # The auth classes' messages name the problem, never the value.
+                where = (labels or {}).get(name, name)
+                raise ConfigurationError(f"{where}: {exc}") from None
     return None
 
 

@@ -21,6 +21,7 @@ from ._config import (
     DEFAULT_TIMEOUT,
     ConfigurationError,
     check_base_url,
+    env_auth,
     env_base_url,
 )
 from ._decode import decode_page
@@ -202,17 +203,10 @@ class Session(Operations):
         Base URL from ``ICAV2_BASE_URL`` (full URL) or ``ICAV2_SERVER_URL`` (host); credentials
         from ``ICAV2_ACCESS_TOKEN`` (a JWT, sent as Bearer) or else ``ICAV2_X_API_KEY``.
         """
-        from ._auth import ApiKeyAuth, BearerAuth
-
         env = os.environ if environ is None else environ
         if auth is None:
-            token = env.get("ICAV2_ACCESS_TOKEN", "").strip()
-            key = env.get("ICAV2_X_API_KEY", "").strip()
-            if token:
-                auth = BearerAuth(token)
-            elif key:
-                auth = ApiKeyAuth(key)
-            elif kwargs.get("http_client") is None:
+            auth = env_auth(env)
+            if auth is None and kwargs.get("http_client") is None:
                 raise ConfigurationError(
                     "no ICA credentials found: set ICAV2_X_API_KEY (an API key) or "
                     "ICAV2_ACCESS_TOKEN (a JWT), or pass auth="

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
-    from ._dataset import Dataset, SessionRecord, _Project
+    from ._dataset import Dataset
+    from ._records import Project, SessionRecord
 
 __all__ = ["TERMINAL", "Advance", "advance"]
 
@@ -87,7 +88,7 @@ def _progress(ds: Dataset, s: SessionRecord, rng: random.Random) -> None:
     s.analysis_count += 1
 
 
-def _remove(ds: Dataset, p: _Project, rng: random.Random, share: float) -> list[SessionRecord]:
+def _remove(ds: Dataset, p: Project, rng: random.Random, share: float) -> list[SessionRecord]:
     rows = p.sessions or []
     if not rows:
         return []
@@ -101,7 +102,7 @@ def _remove(ds: Dataset, p: _Project, rng: random.Random, share: float) -> list[
     return gone
 
 
-def _add(ds: Dataset, p: _Project, rng: random.Random, share: float) -> list[SessionRecord]:
+def _add(ds: Dataset, p: Project, rng: random.Random, share: float) -> list[SessionRecord]:
     rows = p.sessions if p.sessions is not None else []
     count = max(1, round(max(len(rows), 1) * share))
     start = p.next_index

@@ -8,17 +8,25 @@ piece are built the first time a request needs them and then cached.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
-from typing import Any, overload
-
-import attrs
+from typing import overload
 
 from ._advance import Advance
+from ._records import (
+    BASE_MS,
+    V3_TO_V4,
+    V4_STATUSES,
+    V4_TO_V3,
+    WORKFLOWS,
+    AnalysisRecord,
+    Project,
+    SessionRecord,
+    iso,
+    stable_uuid,
+)
+from ._render import Rendering
 
 __all__ = [
     "V3_TO_V4",
@@ -27,42 +35,8 @@ __all__ = [
     "AnalysisRecord",
     "Dataset",
     "SessionRecord",
+    "iso",
 ]
-
-#: V4 (workflow sessions via search, analyses) status vocabulary, as in the spec's pattern.
-V4_STATUSES = (
-    "REQUESTED",
-    "QUEUED",
-    "INITIALIZING",
-    "PREPARING_INPUTS",
-    "IN_PROGRESS",
-    "GENERATING_OUTPUTS",
-    "AWAITING_INPUT",
-    "ABORTING",
-    "SUCCEEDED",
-    "FAILED",
-    "FAILED_FINAL",
-    "ABORTED",
-)
-#: How a V4 status reads in the V3 vocabulary (V3 has fewer values, so this is many-to-one).
-V4_TO_V3 = {
-    "REQUESTED": "REQUESTED",
-    "QUEUED": "REQUESTED",
-    "INITIALIZING": "INPROGRESS",
-    "PREPARING_INPUTS": "INPROGRESS",
-    "IN_PROGRESS": "INPROGRESS",
-    "GENERATING_OUTPUTS": "INPROGRESS",
-    "AWAITING_INPUT": "AWAITINGINPUT",
-    "ABORTING": "INPROGRESS",
-    "SUCCEEDED": "SUCCEEDED",
-    "FAILED": "FAILED",
-    "FAILED_FINAL": "FAILEDFINAL",
-    "ABORTED": "ABORTED",
-}
-#: The V4 statuses each V3 status stands for (what a V3 ``status`` filter selects).
-V3_TO_V4: dict[str, frozenset[str]] = {
-    v3: frozenset(v4 for v4, m in V4_TO_V3.items() if m == v3) for v3 in set(V4_TO_V3.values())
-}
 
 # Percent weights: most sessions succeeded, a few are in each other state.
 _STATUS_WEIGHTS = {
@@ -94,114 +68,15 @@ _RUNNING = frozenset(
 _USER_TAGS = ("priority", "research", "clinical", "rerun", "validation")
 _REFERENCE_TAGS = ("GRCh38", "hg19", "hg38-alt-masked")
 _INSTRUMENTS = ("A01234", "LH00417", "VH00712", "NB551608")
-_WORKFLOWS = (
-    (
-        "ica_workflow_germline",
-        "DRAGEN Germline",
-        ("DRAGEN_Germline_4-2-4", "DRAGEN_Germline_4-3-6"),
-    ),
-    ("ica_workflow_somatic", "DRAGEN Somatic", ("DRAGEN_Somatic_4-2-4",)),
-    ("ica_workflow_bclconvert", "BCL Convert", ("BclConvert_4-2-7", "BclConvert_4-3-6")),
-    ("ica_workflow_tso500", "TSO 500 ctDNA", ("TSO500_ctDNA_2-5-2", "DRAGEN_TSO500_2-6-0")),
-)
-_BASE_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z
 _CREATE_STEP_MS = 600_000  # one session every ten minutes, on average
 _CHUNK = 1024  # sessions built together (a multiple of 4: a sequencing run never straddles two)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-
-
-def iso(ms: int) -> str:
-    """Epoch milliseconds as an ICA-style UTC ``date-time`` (``2024-03-05T12:00:01.123Z``)."""
-    dt = datetime.fromtimestamp(ms / 1000, timezone.utc)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
 
 
 def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _stable_uuid(*parts: object) -> str:
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return len(text) == 36
-
-
-@attrs.define(slots=True, eq=False)
-class SessionRecord:
-    """One workflow session, with the fields filters and sorts work on (times in epoch ms)."""
-
-    index: int
-    id: str
-    project: str
-    reference: str
-    user_reference: str
-    status: str
-    workflow: int
-    time_created: int
-    start_date: int | None
-    end_date: int | None
-    summary: str | None
-    user_tags: tuple[str, ...]
-    technical_tags: tuple[str, ...]
-    reference_tags: tuple[str, ...]
-    analysis_count: int
-    run_id: str
-
-    @property
-    def status_v3(self) -> str:
-        """The status in the V3 vocabulary (``INPROGRESS``, ``FAILEDFINAL``, ...)."""
-        return V4_TO_V3[self.status]
-
-    @property
-    def workflow_code(self) -> str:
-        """Code of the session's workflow (what ``sort=workflow`` and ``pipeline`` order by)."""
-        return _WORKFLOWS[self.workflow][0]
-
-
-@attrs.define(slots=True, eq=False)
-class AnalysisRecord:
-    """One analysis orchestrated by a workflow session (times in epoch ms)."""
-
-    index: int
-    id: str
-    session: SessionRecord
-    reference: str
-    user_reference: str
-    pipeline: str
-    status: str
-    time_created: int
-    time_modified: int
-    start_date: int | None
-    end_date: int | None
-    summary: str | None
-    user_tags: tuple[str, ...]
-    technical_tags: tuple[str, ...]
-    reference_tags: tuple[str, ...]
-    priority: str
-
-
-class _Project:
-    def __init__(self, name: str, seed: int, count: int) -> None:
-        self.name = name
-        self.id = name if _is_uuid(name) else _stable_uuid("project", seed, name)
-        self.sessions: list[SessionRecord] | None = None
-        self.chunks: dict[int, list[SessionRecord]] = {}
-        self.by_id: dict[str, SessionRecord] = {}
-        self.removed: dict[str, SessionRecord] = {}  # taken out by advance()
-        self.next_index = count
-
-
-class Dataset:
+class Dataset(Rendering):
     """Seeded fake ICA data.
 
     ``projects`` is a list of project ids (any string; a non-uuid id gets a stable uuid for the
@@ -236,10 +111,10 @@ class Dataset:
         self.inputs_per_session = inputs
         self.configurations_per_session = configurations
         self.cache_limit = cache_limit
-        self._projects = {name: _Project(name, seed, sessions) for name in names}
+        self._projects = {name: Project(name, seed, sessions) for name in names}
         self._aliases = {p.id: p for p in self._projects.values()}
-        self._tenant_id = _stable_uuid("tenant", seed)
-        self._owner_id = _stable_uuid("owner", seed)
+        self._tenant_id = stable_uuid("tenant", seed)
+        self._owner_id = stable_uuid("owner", seed)
         self._json: dict[tuple[str, str], str] = {}
         self._analyses: dict[str, list[AnalysisRecord]] = {}
         self._workflows_v3: list[str] = []
@@ -317,60 +192,18 @@ class Dataset:
         """The ids of the analyses orchestrated by a session."""
         return [a.id for a in self.analyses(project, session_id)]
 
-    # -- JSON pieces -------------------------------------------------------------------------
-
-    def session_json(self, s: SessionRecord, version: int) -> str:
-        """``WorkflowSessionV3`` (``version=3``) or ``WorkflowSessionV4`` JSON of ``s``."""
-        key = (s.id, "v3" if version == 3 else "v4")
-        cached = self._json.get(key)
-        if cached is None:
-            cached = self._session_v3(s) if version == 3 else self._session_v4(s)
-            self._cache(key, cached)
-        return cached
-
-    def analysis_json(self, a: AnalysisRecord) -> str:
-        """``WorkflowSessionAnalysisV4`` JSON of ``a``."""
-        key = (a.id, "wsa")
-        cached = self._json.get(key)
-        if cached is None:
-            cached = self._analysis(a)
-            self._cache(key, cached)
-        return cached
-
-    def inputs_json(self, s: SessionRecord) -> str:
-        """The whole ``WorkflowSessionInputList`` body of ``s``."""
-        key = (s.id, "inputs")
-        cached = self._json.get(key)
-        if cached is None:
-            cached = self._inputs(s)
-            self._cache(key, cached)
-        return cached
-
-    def configurations_json(self, s: SessionRecord) -> str:
-        """The whole ``WorkflowSessionConfigurationList`` body of ``s``."""
-        key = (s.id, "configurations")
-        cached = self._json.get(key)
-        if cached is None:
-            cached = self._configurations(s)
-            self._cache(key, cached)
-        return cached
-
     # -- building ----------------------------------------------------------------------------
 
-    def _cache(self, key: tuple[str, str], value: str) -> None:
-        if len(self._json) < self.cache_limit:
-            self._json[key] = value
-
-    def _project_or_none(self, project: str) -> _Project | None:
+    def _project_or_none(self, project: str) -> Project | None:
         return self._projects.get(project) or self._aliases.get(project)
 
-    def _project(self, project: str) -> _Project:
+    def _project(self, project: str) -> Project:
         p = self._project_or_none(project)
         if p is None:
             raise KeyError(project)
         return p
 
-    def _rows(self, p: _Project) -> list[SessionRecord]:
+    def _rows(self, p: Project) -> list[SessionRecord]:
         if p.sessions is None:
             rows: list[SessionRecord] = []
             for chunk in range(-(-self.sessions_per_project // _CHUNK)):
@@ -385,7 +218,7 @@ class Dataset:
         p = self._project(project)
         return p.sessions if p.sessions is not None else _LazySessions(self, p)
 
-    def _chunk(self, p: _Project, chunk: int) -> list[SessionRecord]:
+    def _chunk(self, p: Project, chunk: int) -> list[SessionRecord]:
         if p.sessions is not None:
             return p.sessions[chunk * _CHUNK : (chunk + 1) * _CHUNK]
         rows = p.chunks.get(chunk)
@@ -393,18 +226,16 @@ class Dataset:
             rows = p.chunks[chunk] = self._build_sessions(p, chunk)
         return rows
 
-    def _build_sessions(self, p: _Project, chunk: int) -> list[SessionRecord]:
+    def _build_sessions(self, p: Project, chunk: int) -> list[SessionRecord]:
         # Seeded per chunk so that a page in the middle of 200,000 sessions builds only its chunk.
         rng = random.Random(f"sessions/{self.seed}/{p.name}/{chunk}")
         stop = min((chunk + 1) * _CHUNK, self.sessions_per_project)
         return self._make_sessions(p, rng, range(chunk * _CHUNK, stop))
 
-    def _make_sessions(
-        self, p: _Project, rng: random.Random, indices: range
-    ) -> list[SessionRecord]:
+    def _make_sessions(self, p: Project, rng: random.Random, indices: range) -> list[SessionRecord]:
         rand, randrange, getrandbits = rng.random, rng.randrange, rng.getrandbits
         k2 = 2 * self.analyses_per_session
-        n_wf = len(_WORKFLOWS)
+        n_wf = len(WORKFLOWS)
         out: list[SessionRecord] = []
         run_id = ""
         for i in indices:
@@ -417,7 +248,7 @@ class Dataset:
             wf = randrange(n_wf)
             sid = str(uuid.UUID(int=getrandbits(128), version=4))
             status = _STATUS_TABLE[int(rand() * len(_STATUS_TABLE))]
-            created = _BASE_MS + i * _CREATE_STEP_MS + randrange(_CREATE_STEP_MS)
+            created = BASE_MS + i * _CREATE_STEP_MS + randrange(_CREATE_STEP_MS)
             start = end = None
             if status not in _NOT_STARTED:
                 start = created + randrange(1_000, 900_000)
@@ -425,7 +256,7 @@ class Dataset:
                     end = start + randrange(60_000, 36_000_000)
             user_tags = tuple(t for t in _USER_TAGS if rand() < 0.2)
             tech = (f"run:{run_id}", "auto-launch") if rand() < 0.7 else (f"run:{run_id}",)
-            user_ref = f"{run_id}-{_WORKFLOWS[wf][1].replace(' ', '_')}-{i}"
+            user_ref = f"{run_id}-{WORKFLOWS[wf][1].replace(' ', '_')}-{i}"
             summary = None
             if start is not None and end is not None:
                 summary = f"Workflow session {status.lower()} after {(end - start) // 1000}s"
@@ -434,7 +265,7 @@ class Dataset:
                     index=i,
                     id=sid,
                     project=p.name,
-                    reference=f"{user_ref}-{_WORKFLOWS[wf][0]}-{sid[:8]}",
+                    reference=f"{user_ref}-{WORKFLOWS[wf][0]}-{sid[:8]}",
                     user_reference=user_ref,
                     status=status,
                     workflow=wf,
@@ -456,7 +287,7 @@ class Dataset:
         if found is not None:
             return found
         rng = random.Random(f"analyses/{self.seed}/{s.id}")
-        pipelines = _WORKFLOWS[s.workflow][2]
+        pipelines = WORKFLOWS[s.workflow][2]
         out: list[AnalysisRecord] = []
         t = s.start_date if s.start_date is not None else s.time_created
         for j in range(s.analysis_count):
@@ -500,246 +331,11 @@ class Dataset:
             self._analyses[s.id] = out
         return out
 
-    def _build_catalogue(self) -> None:
-        seed = self.seed
-        created = iso(_BASE_MS - 86_400_000 * 30)
-        storage_id = _stable_uuid("storage", seed)
-        storage_v4 = {"id": storage_id, "name": "Small", "description": "1.2 TB"}
-        storage_v3 = {
-            "id": storage_id,
-            "timeCreated": created,
-            "timeModified": created,
-            "ownerId": self._owner_id,
-            "tenantId": self._tenant_id,
-            "tenantName": "fake-tenant",
-            "name": "Small",
-            "description": "1.2 TB",
-        }
-        for code, name, pipelines in _WORKFLOWS:
-            wid = _stable_uuid("workflow", seed, code)
-            common: dict[str, Any] = {
-                "id": wid,
-                "code": code,
-                "urn": f"urn:ilmn:ica:workflow:{wid}#{code}",
-                "description": f"{name} workflow (auto-launched from BaseSpace)",
-                "languageVersion": {
-                    "id": _stable_uuid("lang", seed),
-                    "name": "22.10.6",
-                    "language": "NEXTFLOW",
-                },
-                "workflowTags": {"technicalTags": ["basespace", code]},
-            }
-            self._workflows_v3.append(_dumps({**common, "analysisStorage": storage_v3}))
-            self._workflows_v4.append(_dumps({**common, "analysisStorage": storage_v4}))
-            for pcode in pipelines:
-                pid = _stable_uuid("pipeline", seed, pcode)
-                self._pipelines[pcode] = _dumps(
-                    {
-                        "id": pid,
-                        "urn": f"urn:ilmn:ica:pipeline:{pid}#{pcode}",
-                        "timeCreated": created,
-                        "timeModified": created,
-                        "owner": {"id": self._owner_id},
-                        "tenant": {"id": self._tenant_id, "name": "fake-tenant"},
-                        "code": pcode,
-                        "description": f"{name} pipeline {pcode}",
-                        "status": "RELEASED",
-                        "statusAsString": "Released",
-                        "language": "NEXTFLOW",
-                        "pipelineTags": {"technicalTags": [code]},
-                        "analysisStorage": storage_v4,
-                        "proprietary": False,
-                        "inputFormType": "JSON",
-                    }
-                )
-
-    def _project_json(self, name: str) -> str:
-        key = (name, "project")
-        cached = self._json.get(key)
-        if cached is not None:
-            return cached
-        p = self._project(name)
-        seed = self.seed
-        created = iso(_BASE_MS - 86_400_000 * 60)
-        base = {
-            "timeCreated": created,
-            "timeModified": created,
-            "ownerId": self._owner_id,
-            "tenantId": self._tenant_id,
-        }
-        region = {
-            "id": _stable_uuid("region", seed),
-            **base,
-            "code": "US",
-            "country": {
-                "id": _stable_uuid("country", seed),
-                **base,
-                "code": "US",
-                "name": "United States",
-                "region": "us-east-1",
-            },
-            "cityName": "Virginia",
-        }
-        text = _dumps(
-            {
-                "id": p.id,
-                **base,
-                "tenantName": "fake-tenant",
-                "urn": f"urn:ilmn:ica:project:{p.id}#{p.name}",
-                "name": p.name[:255] or "project",
-                "active": True,
-                "baseEnabled": False,
-                "shortDescription": f"Fake ICA project {p.name}"[:4000],
-                "region": region,
-                "billingMode": "PROJECT",
-                "dataSharingEnabled": False,
-                "tags": {"technicalTags": [], "userTags": ["fake"]},
-                "analysisPriority": "MEDIUM",
-            }
-        )
-        self._json[key] = text
-        return text
-
-    def _session_common(self, s: SessionRecord) -> dict[str, Any]:
-        return {
-            "id": s.id,
-            "timeCreated": iso(s.time_created),
-            "userReference": s.user_reference,
-            "startDate": None if s.start_date is None else iso(s.start_date),
-            "endDate": None if s.end_date is None else iso(s.end_date),
-            "summary": s.summary,
-            "tags": {"technicalTags": list(s.technical_tags), "userTags": list(s.user_tags)},
-        }
-
-    def _session_v3(self, s: SessionRecord) -> str:
-        d = self._session_common(s)
-        d.update(
-            ownerId=self._owner_id,
-            tenantId=self._tenant_id,
-            tenantName="fake-tenant",
-            status=s.status_v3,
-        )
-        return _dumps(d)[:-1] + ',"workflow":' + self._workflows_v3[s.workflow] + "}"
-
-    def _session_v4(self, s: SessionRecord) -> str:
-        d = self._session_common(s)
-        d.update(
-            owner={"id": self._owner_id},
-            tenant={"id": self._tenant_id, "name": "fake-tenant"},
-            status=s.status,
-            application={"id": _stable_uuid("app", self.seed), "name": "BaseSpace Sequence Hub"},
-        )
-        return _dumps(d)[:-1] + ',"workflow":' + self._workflows_v4[s.workflow] + "}"
-
-    def _analysis(self, a: AnalysisRecord) -> str:
-        d = {
-            "id": a.id,
-            "timeCreated": iso(a.time_created),
-            "timeModified": iso(a.time_modified),
-            "owner": {"id": self._owner_id},
-            "tenant": {"id": self._tenant_id, "name": "fake-tenant"},
-            "reference": a.reference,
-            "userReference": a.user_reference,
-            "status": a.status,
-            "startDate": None if a.start_date is None else iso(a.start_date),
-            "endDate": None if a.end_date is None else iso(a.end_date),
-            "summary": a.summary,
-            "analysisStorage": {"id": _stable_uuid("storage", self.seed), "name": "Small"},
-            "analysisPriority": a.priority,
-            "tags": {
-                "technicalTags": list(a.technical_tags),
-                "userTags": list(a.user_tags),
-                "referenceTags": list(a.reference_tags),
-            },
-        }
-        analysis = (
-            _dumps(d)[:-1]
-            + ',"pipeline":'
-            + self._pipelines[a.pipeline]
-            + ',"workflowSession":'
-            + self.session_json(a.session, 4)
-            + "}"
-        )
-        return (
-            '{"analysis":'
-            + analysis
-            + ',"project":'
-            + self._project_json(a.session.project)
-            + ',"workflowSessionId":"'
-            + a.session.id
-            + '"}'
-        )
-
-    def _inputs(self, s: SessionRecord) -> str:
-        rng = random.Random(f"inputs/{self.seed}/{s.id}")
-        items: list[dict[str, Any]] = []
-        codes = ("fastqs", "reference", "sample_sheet", "panel", "annotations", "known_sites")
-        for k in range(self.inputs_per_session):
-            code = codes[k] if k < len(codes) else f"input_{k}"
-            item: dict[str, Any] = {"code": code}
-            if k % 3 == 2:
-                item["analysisData"] = None
-                item["externalData"] = [
-                    {
-                        "url": f"s3://fake-bucket/{s.run_id}/{code}/",
-                        "type": "s3",
-                        "mountPath": f"{code}/",
-                    }
-                ]
-            else:
-                data = []
-                for n in range(1 + rng.randrange(3)):
-                    folder = code == "fastqs" and n == 0
-                    name = f"{s.run_id}_{code}_{n}" + ("" if folder else ".fastq.gz")
-                    fmt = None
-                    if not folder:
-                        fmt = {
-                            "id": _stable_uuid("format", self.seed, "FASTQ"),
-                            "timeCreated": iso(_BASE_MS),
-                            "timeModified": iso(_BASE_MS),
-                            "ownerId": self._owner_id,
-                            "tenantId": self._tenant_id,
-                            "code": "FASTQ",
-                            "description": "FASTQ sequence reads",
-                            "mimeType": "application/gzip",
-                        }
-                    data.append(
-                        {
-                            "dataId": ("fol." if folder else "fil.")
-                            + f"{rng.getrandbits(128):032x}",
-                            "format": fmt,
-                            "name": name,
-                            "dataType": "FOLDER" if folder else "FILE",
-                            "mountPath": f"{code}/{name}",
-                        }
-                    )
-                item["analysisData"] = data
-                item["externalData"] = None if k % 2 else []
-            items.append(item)
-        return _dumps({"items": items})
-
-    def _configurations(self, s: SessionRecord) -> str:
-        rng = random.Random(f"configurations/{self.seed}/{s.id}")
-        base = [
-            ("sample_ids", True, [f"S{n}" for n in range(1, 2 + rng.randrange(4))]),
-            ("reference_genome", False, [s.reference_tags[0]]),
-            ("enable_cnv", False, [rng.choice(["true", "false"])]),
-            ("output_format", False, ["CRAM"]),
-            ("qc_thresholds", True, ["coverage>=30", "mapq>=20"]),
-        ]
-        items = [
-            {"name": n, "multiValue": mv, "values": v}
-            for n, mv, v in base[: self.configurations_per_session]
-        ]
-        for extra in range(len(base), self.configurations_per_session):
-            items.append({"name": f"option_{extra}", "multiValue": False, "values": [str(extra)]})
-        return _dumps({"items": items})
-
 
 class _LazySessions(Sequence[SessionRecord]):
     """The sessions of a project, built chunk by chunk as slices ask for them."""
 
-    def __init__(self, dataset: Dataset, project: _Project) -> None:
+    def __init__(self, dataset: Dataset, project: Project) -> None:
         self._dataset = dataset
         self._project = project
 

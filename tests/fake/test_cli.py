@@ -277,7 +277,7 @@ def test_cli_works_without_rich() -> None:
 def test_no_rich_means_no_bar(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "aioica._progress", None)  # as if rich were missing
+    monkeypatch.setitem(sys.modules, "aioica.cli._progress", None)  # as if rich were missing
     code, out, err = run(capsys, "sessions", "list", "--progress")
     assert code == 0
     assert len(jsonl(out)) == SESSIONS

@@ -1,6 +1,6 @@
 """The command line's progress bar, drawn with rich on stderr.
 
-Imported only by :mod:`aioica.cli`, and only when a bar is wanted: the library itself never
+Imported only when a bar is wanted: the library itself never
 needs rich.
 """
 
@@ -49,13 +49,13 @@ class _Count(ProgressColumn):
 
 class _Rate(ProgressColumn):
     """Items fetched per second since the start (skipped ones left out; steadier than rich's
-    sliding-window speed)."""
+    sliding-window speed); ``-/s`` until the first item is fetched."""
 
     def render(self, task: Task) -> Text:
         elapsed = task.finished_time if task.finished else task.elapsed
-        if not elapsed or elapsed < 0.2:
-            return Text("-/s", style="progress.data.speed")
         fetched = task.completed - int(task.fields.get("skipped", 0))
+        if fetched <= 0 or not elapsed or elapsed <= 0:
+            return Text("-/s", style="progress.data.speed")
         return Text(f"{fetched / elapsed:,.0f}/s", style="progress.data.speed")
 
 
