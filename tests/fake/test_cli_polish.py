@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from aioica.cli._codes import exit_codes_markdown
 from aioica.cli._runtime import Runtime
 from aioica.models import StatusV3, StatusV4
 from aioica.testing import Dataset, FakeICA, serve_in_thread
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.tcp
 
@@ -112,12 +112,6 @@ def test_404_hint_has_no_nested_parentheses(
     assert "not found" in line
     assert "check the project id" in line
     assert max_paren_depth(line) == 1, line
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
