@@ -25,6 +25,7 @@ import anyio
 import httpx
 
 from ._body import read_capped
+from ._compat import set_response_content
 from ._errors import TokenError, error_for_response
 from .models import Token, from_dict
 
@@ -328,7 +329,7 @@ class TokenAuth(httpx.Auth):
             # httpx reads the body of a response the flow answers with a new request: keep
             # that read bounded (the 401 body itself is not needed).
             if not await read_capped(response, _MAX_TOKEN_BODY):
-                response._content = b""
+                set_response_content(response, b"")
             logger.debug(
                 "%s %s -> 401; renewing the token and replaying once",
                 request.method,

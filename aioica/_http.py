@@ -17,6 +17,7 @@ import anyio
 import httpx
 
 from ._body import read_capped
+from ._compat import AuthArg, basic_auth_header, mark_request_read
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -33,6 +34,7 @@ from ._events import EventHook, RequestEvent, emit
 from ._fastpath import RequestFactory, Sender
 from ._retry import PauseRefused, RateGate, RetryPolicy, TokenBucket
 from ._text import inert
+from ._transports import classify_transport_error
 
 __all__ = ["Requester", "logger", "read_capped", "request_deadline"]
 
@@ -94,7 +96,8 @@ def _transport_error(
 ) -> APIError:
     where = f"{request.method} {request.url.path}"
     detail = redact(str(exc), request, secrets) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
+    # Classified on what happened (an exception's cause), not on its class alone.
+    if classify_transport_error(exc) == "timeout":
         kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
         return APITimeoutError(f"{where}: {kind} ({detail})", request=request)
     return APIConnectionError(f"{where}: {type(exc).__name__}: {detail}", request=request)
@@ -318,9 +321,7 @@ class Requester:
     ) -> httpx.Response:
         """Send ``request`` and follow redirects (when enabled); return the last answer."""
         # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
-        auth: httpx.Auth | httpx._client.UseClientDefault | None = (
-            self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
-        )
+        auth: AuthArg = self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
         timeout = request.extensions.get("timeout")
         for _hop in range(_MAX_REDIRECTS + 1):
             response = await self._send_one(request, auth, attempt)
@@ -367,15 +368,15 @@ class Requester:
             values = getattr(auth, "_secret_values", None)
             if callable(values):
                 found.update(str(v) for v in values() if v)
-            header = getattr(auth, "_auth_header", None)  # httpx.BasicAuth
-            if isinstance(header, str):
+            header = basic_auth_header(auth)
+            if header is not None:
                 found.update(header_secrets(httpx.Headers({"authorization": header})))
         return found
 
     async def _send_one(
         self,
         request: httpx.Request,
-        auth: httpx.Auth | httpx._client.UseClientDefault | None,
+        auth: AuthArg,
         attempt: int,
     ) -> httpx.Response:
         started = time.perf_counter()
@@ -493,7 +494,7 @@ def _set_body(request: httpx.Request, body: bytes | None) -> None:
         return
     request.headers["Content-Length"] = str(len(body))
     request.stream = _OneChunk(body)
-    request._content = body  # already "read": auth flows that replay need not iterate it
+    mark_request_read(request, body)  # auth flows that replay need not iterate it
 
 
 def _has_request(exc: httpx.TransportError | httpx.DecodingError) -> bool:

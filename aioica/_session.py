@@ -16,6 +16,7 @@ import httpx
 from anyio.abc import ObjectSendStream
 
 from ._background import Producer, Producers, Run
+from ._compat import url_builder
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -32,7 +33,7 @@ from ._operations import Operations
 from ._paging import Paginator, validate_iteration
 from ._params import PageParams
 from ._retry import DEFAULT_RETRY, RateGate, RetryPolicy, TokenBucket
-from ._transport import aiohttp_available, current_async_library, url_builder
+from ._transports import aiohttp_available, current_async_library
 from ._version import __version__
 from .models import AnalysisQueryParameters
 
@@ -246,7 +247,8 @@ class Session(Operations):
                 )
         loop = anyio.lowlevel.current_token()
         if self._client is None:
-            from ._transport import build_transport, tune_client
+            from ._compat import tune_client
+            from ._transports import build_transport
 
             if isinstance(self.transport_kind, httpx.AsyncBaseTransport):
                 transport = self.transport_kind
