@@ -28,6 +28,7 @@ __all__ = [
     "default_encoding",
     "mark_request_read",
     "respx_active",
+    "server_transport",
     "set_response_content",
     "transport_for_url",
     "tune_client",
@@ -105,6 +106,19 @@ def respx_active() -> bool:
     """Whether respx's default (httpcore) mocker is active: requests must go through httpcore
     for it to see them."""
     return httpcore.AsyncConnectionPool.handle_async_request is not _HTTPCORE_POOL_HANDLER
+
+
+# -- uvicorn (for the fake ICA) -------------------------------------------------------------------
+
+
+def server_transport(send: object) -> Any:
+    """The asyncio transport of the connection behind an ASGI ``send`` callable, or None.
+
+    uvicorn's ``send`` is a bound method of its protocol object, which holds the connection's
+    transport: the fake ICA counts connections and aborts them (fault injection) through it.
+    """
+    # internals: uvicorn's HTTP protocols keep the asyncio transport in ``.transport``.
+    return getattr(getattr(send, "__self__", None), "transport", None)
 
 
 # -- URLs ------------------------------------------------------------------------------------------

@@ -6,6 +6,12 @@ internals, instead of aioica silently misbehaving or losing its fast paths.
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
+import time
+from typing import Any
+
 import httpcore
 import httpx
 import pytest
@@ -18,6 +24,7 @@ from aioica._compat import (
     default_encoding,
     mark_request_read,
     respx_active,
+    server_transport,
     set_response_content,
     transport_for_url,
     tune_client,
@@ -128,6 +135,35 @@ def test_url_builder_builds_without_reparsing() -> None:
         == "https://ica.illumina.com/ica/rest/api/projects/p%2F1/workflowSessions?pageSize=5"
     )
     assert url.raw_path == b"/ica/rest/api/projects/p%2F1/workflowSessions?pageSize=5"
+
+
+def test_uvicorn_send_exposes_the_connection_transport() -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append(server_transport(send))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="error"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve([sock])), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 204
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert isinstance(seen[0], asyncio.Transport)
+    assert callable(seen[0].abort)
+    assert server_transport(lambda message: None) is None
 
 
 def _request() -> httpx.Request:
