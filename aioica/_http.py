@@ -21,7 +21,6 @@ from ._compat import AuthArg, basic_auth_header, mark_request_read
 from ._errors import (
     APIConnectionError,
     APIError,
-    APIStatusError,
     APITimeoutError,
     InvalidResponseError,
     RateLimitError,
@@ -32,7 +31,8 @@ from ._errors import (
 )
 from ._events import EventHook, RequestEvent, emit
 from ._fastpath import RequestFactory, Sender
-from ._retry import PauseRefused, RateGate, RetryPolicy, TokenBucket
+from ._limits import PauseRefused, RateGate, TokenBucket
+from ._retry import RetryPolicy
 from ._text import inert
 from ._transports import classify_transport_error
 
@@ -176,8 +176,14 @@ class Requester:
                     )
                     emit(self.on_event, event)
                 raise error from None
-            wait = self._retry_wait(error, policy, attempt)
+            wait = policy.delay_for(error, attempt)
             if wait is None:
+                asked = policy.refused_wait(error)
+                if asked is not None:
+                    error.message += (
+                        f"; the server asked to wait {asked:.0f} s, more than "
+                        f"max_retry_after={policy.max_retry_after:.0f} s"
+                    )
                 error.attempts = attempt
                 error.history = tuple(history)
                 raise error
@@ -215,31 +221,6 @@ class Requester:
             wait=wait,
             error=error,
         )
-
-    def _retry_wait(self, error: APIError, policy: RetryPolicy, attempt: int) -> float | None:
-        """Seconds to wait before trying again, or None to give up with ``error``."""
-        if isinstance(error, APIStatusError):
-            if error.status_code not in policy.retry_statuses:
-                return None
-            retry_after = error.retry_after
-            if retry_after is not None and retry_after > policy.max_retry_after:
-                error.message += (
-                    f"; the server asked to wait {retry_after:.0f} s, more than "
-                    f"max_retry_after={policy.max_retry_after:.0f} s"
-                )
-                return None
-            if attempt >= policy.max_attempts:
-                return None
-            return retry_after if retry_after is not None else policy.backoff(attempt)
-        if isinstance(error, APITimeoutError):
-            allowed = policy.retry_timeouts
-        elif isinstance(error, APIConnectionError):
-            allowed = policy.retry_connection_errors
-        else:
-            allowed = False
-        if not allowed or attempt >= policy.max_attempts:
-            return None
-        return policy.backoff(attempt)
 
     async def _attempt(
         self,

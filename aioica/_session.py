@@ -29,10 +29,11 @@ from ._errors import SessionClosedError, WrongEventLoopError
 from ._events import EventHook, check_hook
 from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION
 from ._http import Requester, check_page_shape, decode_json
+from ._limits import RateGate, TokenBucket
 from ._operations import Operations
 from ._paging import Paginator, validate_iteration
 from ._params import PageParams
-from ._retry import DEFAULT_RETRY, RateGate, RetryPolicy, TokenBucket
+from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._transports import aiohttp_available, current_async_library
 from ._version import __version__
 from .models import AnalysisQueryParameters
