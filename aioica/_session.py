@@ -3,6 +3,8 @@ operations themselves are in ``_operations``."""
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -25,6 +27,7 @@ from ._config import (
     env_base_url,
 )
 from ._decode import decode_page
+from ._engine import Engine
 from ._errors import SessionClosedError, WrongEventLoopError
 from ._events import EventHook, check_hook
 from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION
@@ -53,6 +56,15 @@ DEFAULT_MAX_CONCURRENCY = 32
 # The largest legitimate answer is a page of 1,000 analyses, about 4 MB; 32 MiB leaves headroom
 # while keeping the worst case (max_concurrency bodies at once) near 1 GiB rather than 8 GiB.
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
+class _State(enum.Enum):
+    """Where a Session is in its life: each moves only forward."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
 def _positive(name: str, value: object) -> int:
@@ -184,11 +196,19 @@ class Session(Operations):
             "Accept-Encoding": "gzip",
             "User-Agent": f"aioica/{__version__}",
         }
+        self._state = _State.NEW
         self._requester: Requester | None = None
         self._producers = Producers()
         self._loop: anyio.lowlevel.EventLoopToken | None = None
-        self._closed = False
+        # What __aenter__ opened, closed in reverse order by aclose().
+        self._exit_stack = contextlib.AsyncExitStack()
         self._close_done: anyio.Event | None = None
+        self._engine = Engine(
+            operations=self,
+            start_producer=self._start_producer,
+            max_concurrency=self.max_concurrency,
+            sent=lambda: self.requests_sent,
+        )
 
     @classmethod
     def from_env(
@@ -225,7 +245,7 @@ class Session(Operations):
         kind = getattr(self.auth, "kind", None) or (
             type(self.auth).__name__ if self.auth is not None else "client's own"
         )
-        state = "open" if self._requester is not None else "closed" if self._closed else "new"
+        state = "closed" if self._state is _State.CLOSING else self._state.value
         return (
             f"<aioica.Session base_url={self.base_url!r} auth={kind} "
             f"max_concurrency={self.max_concurrency} {state}>"
@@ -234,7 +254,7 @@ class Session(Operations):
     # -- lifetime ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> Session:
-        if self._requester is not None or self._closed:
+        if self._state is not _State.NEW:
             raise SessionClosedError("a Session can be entered once; create a new one")
         if self.transport_kind == "aiohttp" and self._client is None:
             if current_async_library() != "asyncio":
@@ -268,6 +288,9 @@ class Session(Operations):
                 trust_env=self._trust_env,
             )
             tune_client(self._client)
+            self._exit_stack.push_async_callback(_close_client, self._client)
+        # Producers end before the client closes (the stack unwinds in reverse).
+        self._exit_stack.push_async_callback(self._producers.aclose)
         self._requester = Requester(
             self._client,
             auth=self.auth,
@@ -282,6 +305,7 @@ class Session(Operations):
             on_event=self._on_event,
         )
         self._loop = loop
+        self._state = _State.OPEN
         return self
 
     async def __aexit__(
@@ -303,25 +327,21 @@ class Session(Operations):
         Works from any task of the session's event loop; a second call waits for the first to
         finish and returns.
         """
-        if self._closed:
+        if self._state in (_State.CLOSING, _State.CLOSED):
             if self._close_done is not None:
                 await self._close_done.wait()
             return
         self._check_loop()
-        self._closed = True
+        self._state = _State.CLOSING
         self._close_done = anyio.Event()
         self._requester = None
         try:
             # Producers never raise (errors travel to their consumers), so closing only
             # cancels them; the caller's own exception, if any, propagates as itself.
-            await self._producers.aclose()
+            await self._exit_stack.aclose()
         finally:
-            try:
-                if self._own_client and self._client is not None:
-                    with anyio.CancelScope(shield=True):
-                        await self._client.aclose()
-            finally:
-                self._close_done.set()
+            self._state = _State.CLOSED
+            self._close_done.set()
 
     @property
     def requests_sent(self) -> int:
@@ -345,7 +365,7 @@ class Session(Operations):
         if self._requester is None:
             raise SessionClosedError(
                 "the Session is not open: use `async with aioica.Session(...) as ica:`"
-                if not self._closed
+                if self._state is _State.NEW
                 else "the Session is closed"
             )
         self._check_loop()
@@ -400,7 +420,7 @@ class Session(Operations):
             )
 
         return Paginator(
-            self,
+            self._start_producer,
             fetch,
             params,
             prefetch=self.prefetch if prefetch is None else prefetch,
@@ -455,7 +475,7 @@ class Session(Operations):
         from ._export import Export
 
         return Export(
-            self,
+            self._engine,
             project_id,
             analysis_query_parameters=analysis_query_parameters,
             include=include,
@@ -500,7 +520,7 @@ class Session(Operations):
         from ._mirror import sync_workflow_sessions
 
         return await sync_workflow_sessions(
-            self,
+            self._engine,
             project_id,
             path,
             full=full,
@@ -509,3 +529,9 @@ class Session(Operations):
             retry=retry,
             on_session=on_session,
         )
+
+
+async def _close_client(client: httpx.AsyncClient) -> None:
+    # Shielded: a close that was itself cancelled must still release the connections.
+    with anyio.CancelScope(shield=True):
+        await client.aclose()
