@@ -20,6 +20,7 @@ import attrs
 import httpx
 
 from ._text import clip, inert
+from ._wire import CREDENTIAL_HEADERS
 from .models import Problem, from_dict
 
 __all__ = [
@@ -265,7 +266,6 @@ def parse_problem(response: httpx.Response) -> Problem | None:
     return from_dict(data, Problem)
 
 
-_CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
 # Short values would redact ordinary words; real keys, tokens and passwords are longer.
 _MIN_SECRET = 6
 
@@ -273,7 +273,7 @@ _MIN_SECRET = 6
 def header_secrets(headers: httpx.Headers) -> set[str]:
     """The credential values a set of headers carries (raw, without scheme, decoded Basic)."""
     found: set[str] = set()
-    for name in _CREDENTIAL_HEADERS:
+    for name in CREDENTIAL_HEADERS:
         for value in headers.get_list(name):
             found.add(value)
             scheme, _, rest = value.partition(" ")

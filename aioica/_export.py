@@ -32,6 +32,7 @@ from ._errors import (
 )
 from ._paging import Paginator, next_params, page_items
 from ._params import PageParams, session_path
+from ._validate import param_int
 from .models import (
     AnalysisQueryParameters,
     WorkflowSessionAnalysisV4,
@@ -395,17 +396,14 @@ class Export(BackgroundIterator[ExportRecord]):
             raise InvalidParameterError(
                 "include", f"unknown parts {sorted(unknown)!r}; choose from {', '.join(PARTS)}"
             )
-        if concurrency is not None and (
-            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-        ):
-            raise InvalidParameterError("concurrency", "must be an integer >= 1")
+        if concurrency is not None:
+            param_int("concurrency", concurrency, 1)
         if on_error not in _ON_ERROR:
             raise InvalidParameterError(
                 "on_error", f"must be 'raise' or 'record', got {_shown(on_error)}"
             )
         cap = max_analyses_per_session
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-            raise InvalidParameterError("max_analyses_per_session", "must be an integer >= 1")
+        param_int("max_analyses_per_session", cap, 1)
         if select is not None and not callable(select):
             raise InvalidParameterError("select", "must be a callable or None")
         skipped = _skip_set(skip)

@@ -35,6 +35,7 @@ from ._limits import PauseRefused, RateGate, TokenBucket
 from ._retry import RetryPolicy
 from ._text import inert
 from ._transports import classify_transport_error
+from ._wire import CREDENTIAL_HEADERS, MEDIA_TYPE
 
 __all__ = ["Requester", "logger", "read_capped", "request_deadline"]
 
@@ -42,7 +43,6 @@ logger = logging.getLogger("aioica")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-_CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
 
 
 _DEADLINE_PHASES = ("connect", "write", "read", "pool")
@@ -135,7 +135,7 @@ class Requester:
         # bulk concurrency); a caller's client always goes through build_request.
         self._direct = own_client
         self._timeout = {"timeout": client.timeout.as_dict()}
-        self._post_headers = {**headers, "Content-Type": "application/vnd.illumina.v3+json"}
+        self._post_headers = {**headers, "Content-Type": MEDIA_TYPE}
         self.requests_sent = 0
         self.on_event = on_event
         self._calls = 0
@@ -322,7 +322,7 @@ class Requester:
             hop_headers = {
                 k: v
                 for k, v in request.headers.items()
-                if k.lower() != "host" and (same_origin or k.lower() not in _CREDENTIAL_HEADERS)
+                if k.lower() != "host" and (same_origin or k.lower() not in CREDENTIAL_HEADERS)
             }
             hop_method = "GET" if response.status_code == 303 else method
             hop_body = None if hop_method == "GET" and method != "GET" else body

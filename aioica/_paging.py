@@ -28,8 +28,9 @@ from ._background import (
     StartProducer,
     reuse_error,
 )
-from ._errors import ICAError, InvalidParameterError, InvalidResponseError, PaginationError
+from ._errors import InvalidResponseError, PaginationError
 from ._params import MAX_OFFSET_ROWS, PageParams
+from ._validate import param_int
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -414,16 +415,8 @@ def validate_iteration(
     prefetch: int | None, max_items: int | None
 ) -> tuple[int | None, int | None]:
     """Check the iteration keywords shared by the paged operations."""
-    if prefetch is not None and (
-        isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0
-    ):
-        raise _param("prefetch", "must be an integer >= 0")
-    if max_items is not None and (
-        isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1
-    ):
-        raise _param("max_items", "must be an integer >= 1")
+    if prefetch is not None:
+        param_int("prefetch", prefetch, 0)
+    if max_items is not None:
+        param_int("max_items", max_items, 1)
     return prefetch, max_items
-
-
-def _param(name: str, message: str) -> ICAError:
-    return InvalidParameterError(name, message)

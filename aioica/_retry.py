@@ -11,20 +11,11 @@ from collections.abc import Callable
 import attrs
 
 from ._errors import APIConnectionError, APIStatusError, APITimeoutError
+from ._validate import at_least
 
 __all__ = ["DEFAULT_RETRY", "RetryPolicy"]
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -45,13 +36,13 @@ class RetryPolicy:
     ``RetryPolicy.none()``): a latency-sensitive call fails fast instead of sleeping.
     """
 
-    max_attempts: int = attrs.field(default=5, validator=_positive_int)
+    max_attempts: int = attrs.field(default=5, validator=at_least(1))
     """Total tries, the first one included."""
-    backoff_base: float = attrs.field(default=0.5, validator=_non_negative)
+    backoff_base: float = attrs.field(default=0.5, validator=at_least(0))
     """Seconds: the ceiling of the first backoff wait."""
-    backoff_cap: float = attrs.field(default=30.0, validator=_non_negative)
+    backoff_cap: float = attrs.field(default=30.0, validator=at_least(0))
     """Seconds: no single backoff wait exceeds this."""
-    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
+    max_retry_after: float = attrs.field(default=60.0, validator=at_least(0))
     """Seconds: the longest ``Retry-After`` honoured, and the longest a call waits for the
     session-wide pause that another request's 429 started (a longer pause fails the call at
     once with :class:`~aioica.RateLimitError`, nothing sent)."""

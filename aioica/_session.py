@@ -38,7 +38,9 @@ from ._paging import Paginator, validate_iteration
 from ._params import PageParams
 from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._transports import aiohttp_available, current_async_library
+from ._validate import config_int
 from ._version import __version__
+from ._wire import MEDIA_TYPE
 from .models import AnalysisQueryParameters
 
 if TYPE_CHECKING:
@@ -51,7 +53,6 @@ __all__ = ["Session"]
 
 T = TypeVar("T")
 
-ACCEPT = "application/vnd.illumina.v3+json"
 DEFAULT_MAX_CONCURRENCY = 32
 # The largest legitimate answer is a page of 1,000 analyses, about 4 MB; 32 MiB leaves headroom
 # while keeping the worst case (max_concurrency bodies at once) near 1 GiB rather than 8 GiB.
@@ -65,12 +66,6 @@ class _State(enum.Enum):
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
-
-
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
 
 
 class Session(Operations):
@@ -159,13 +154,12 @@ class Session(Operations):
                 "transport must be 'auto', 'aiohttp', 'httpx' or an httpx.AsyncBaseTransport, "
                 f"got {transport!r}"
             )
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-            raise ConfigurationError(f"prefetch must be an integer >= 0, got {prefetch!r}")
+        config_int("prefetch", prefetch, 0)
         self.base_url = check_base_url(
             base_url or DEFAULT_BASE_URL, allow_insecure_http=allow_insecure_http
         )
         self._url = url_builder(self.base_url)
-        self.max_concurrency = _positive("max_concurrency", max_concurrency)
+        self.max_concurrency = config_int("max_concurrency", max_concurrency, 1)
         self.timeout = (
             timeout
             if isinstance(timeout, httpx.Timeout)
@@ -187,12 +181,12 @@ class Session(Operations):
         self._verify = verify
         self._trust_env = trust_env
         self._follow_redirects = follow_redirects
-        self._max_response_bytes = _positive("max_response_bytes", max_response_bytes)
+        self._max_response_bytes = config_int("max_response_bytes", max_response_bytes, 1)
         self._own_client = http_client is None
         self._client = http_client
         self._rate_limit = None if rate_limit is None else TokenBucket(rate_limit)
         self._headers = {
-            "Accept": ACCEPT,
+            "Accept": MEDIA_TYPE,
             "Accept-Encoding": "gzip",
             "User-Agent": f"aioica/{__version__}",
         }
