@@ -30,7 +30,7 @@ from ._decode import decode_page
 from ._engine import Engine
 from ._errors import SessionClosedError, WrongEventLoopError
 from ._events import EventHook, check_hook
-from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION
+from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION, Export, OnError
 from ._http import Requester, check_page_shape, decode_json
 from ._limits import RateGate, TokenBucket
 from ._operations import Operations
@@ -46,7 +46,6 @@ from .models import AnalysisQueryParameters
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from ._export import Export, OnError
     from ._mirror import SyncReport
 
 __all__ = ["Session"]
@@ -466,8 +465,6 @@ class Session(Operations):
         ``_select`` is an internal hook for code built on the export (the SQLite mirror); see
         :class:`~aioica.Export`.
         """
-        from ._export import Export
-
         return Export(
             self._engine,
             project_id,
