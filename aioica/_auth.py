@@ -25,14 +25,15 @@ import anyio
 import httpx
 
 from ._body import read_capped
+from ._compat import set_response_content
 from ._errors import TokenError, error_for_response
+from ._wire import MEDIA_TYPE
 from .models import Token, from_dict
 
 __all__ = ["ApiKeyAuth", "BearerAuth", "TokenAuth"]
 
 logger = logging.getLogger("aioica.auth")
 
-_ACCEPT: Final = "application/vnd.illumina.v3+json"
 # Three base64url segments; the signature may be empty (unsigned tokens). Anything else could
 # also smuggle characters into a header, so it is rejected before use.
 _JWT_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -328,7 +329,7 @@ class TokenAuth(httpx.Auth):
             # httpx reads the body of a response the flow answers with a new request: keep
             # that read bounded (the 401 body itself is not needed).
             if not await read_capped(response, _MAX_TOKEN_BODY):
-                response._content = b""
+                set_response_content(response, b"")
             logger.debug(
                 "%s %s -> 401; renewing the token and replaying once",
                 request.method,
@@ -355,7 +356,7 @@ class TokenAuth(httpx.Auth):
         )
 
     def _token_request(self, request: httpx.Request, root: str, *, refresh: bool) -> httpx.Request:
-        headers = {"Accept": _ACCEPT}
+        headers = {"Accept": MEDIA_TYPE}
         user_agent = request.headers.get("user-agent")
         if user_agent:
             headers["User-Agent"] = user_agent

@@ -36,8 +36,6 @@ from ._errors import IteratorFinishedError, SessionClosedError
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from ._session import Session
-
 __all__ = [
     "BackgroundIterator",
     "Closing",
@@ -45,6 +43,7 @@ __all__ = [
     "IteratorState",
     "Producer",
     "Producers",
+    "StartProducer",
     "abandon",
 ]
 
@@ -83,6 +82,10 @@ class Run:
         self.done = anyio.Event()
         #: The producer returned (or handed its error on), rather than being cancelled.
         self.completed = False
+
+
+StartProducer = Callable[[Producer, ObjectSendStream[Any]], Run]
+"""Starts ``produce(send)`` in a task whose lifetime its owner (the session) controls."""
 
 
 def abandon(receive: MemoryObjectReceiveStream[Any], scope: anyio.CancelScope) -> None:
@@ -228,8 +231,8 @@ class BackgroundIterator(Closing, Generic[T], abc.ABC):
     iterator's collection and the session's close each cancel.
     """
 
-    def __init__(self, session: Session, buffer_size: float) -> None:
-        self._session = session
+    def __init__(self, start_producer: StartProducer, buffer_size: float) -> None:
+        self._start_producer = start_producer
         self._buffer_size = buffer_size
         self._receive_stream: MemoryObjectReceiveStream[T | Failed] | None = None
         self._run: Run | None = None
@@ -277,7 +280,7 @@ class BackgroundIterator(Closing, Generic[T], abc.ABC):
             produce = self._producer()
             send, receive = anyio.create_memory_object_stream[T | Failed](self._buffer_size)
             try:
-                self._run = self._session._start_producer(produce, send)
+                self._run = self._start_producer(produce, send)
             except BaseException:
                 send.close()
                 receive.close()

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import httpx
 
+from ._compat import set_response_content
 from ._errors import InvalidResponseError
 
 __all__ = ["DECODE_STEP", "SUPPORTED_ENCODINGS", "read_capped"]
@@ -105,9 +106,11 @@ async def read_capped(response: httpx.Response, limit: int) -> bool:
     Raises :class:`InvalidResponseError` for a content coding aioica does not decode or a body
     that is not valid in its coding.
     """
-    if hasattr(response, "_content"):
+    try:
         # Built in process with ``content=`` (a mock transport): already read and decoded.
         return len(response.content) <= limit
+    except httpx.ResponseNotRead:
+        pass
     request = response.request
     where = f"{request.method} {request.url.path}"
     decoder = _decoder(response, where)
@@ -127,7 +130,7 @@ async def read_capped(response: httpx.Response, limit: int) -> bool:
                 continue
             break
         else:
-            response._content = kept.getvalue()
+            set_response_content(response, kept.getvalue())
             return True
     except zlib.error:
         await _abandon(response, body)

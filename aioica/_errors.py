@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import json
+import math
 import re
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 import httpx
 
-from ._retry import parse_retry_after
 from ._text import clip, inert
+from ._wire import CREDENTIAL_HEADERS
 from .models import Problem, from_dict
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WrongEventLoopError",
     "error_for_response",
+    "parse_retry_after",
 ]
 
 
@@ -129,6 +133,31 @@ class PaginationError(APIError):
 
 class TokenError(ICAError):
     """A JWT could not be obtained or read (malformed token, no ``exp`` claim)."""
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date).
+
+    Returns ``None`` when absent or unparsable; never a negative number.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
 
 
 class APIStatusError(APIError):
@@ -237,7 +266,6 @@ def parse_problem(response: httpx.Response) -> Problem | None:
     return from_dict(data, Problem)
 
 
-_CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
 # Short values would redact ordinary words; real keys, tokens and passwords are longer.
 _MIN_SECRET = 6
 
@@ -245,7 +273,7 @@ _MIN_SECRET = 6
 def header_secrets(headers: httpx.Headers) -> set[str]:
     """The credential values a set of headers carries (raw, without scheme, decoded Basic)."""
     found: set[str] = set()
-    for name in _CREDENTIAL_HEADERS:
+    for name in CREDENTIAL_HEADERS:
         for value in headers.get_list(name):
             found.add(value)
             scheme, _, rest = value.partition(" ")

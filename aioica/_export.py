@@ -20,6 +20,7 @@ import attrs
 from anyio.abc import ObjectSendStream
 
 from ._background import BackgroundIterator, Producer
+from ._engine import Engine, EngineSource, engine_of
 from ._errors import (
     AuthenticationError,
     ICAError,
@@ -31,21 +32,18 @@ from ._errors import (
 )
 from ._paging import Paginator, next_params, page_items
 from ._params import PageParams, session_path
+from ._validate import param_int
 from .models import (
     AnalysisQueryParameters,
     WorkflowSessionAnalysisV4,
     WorkflowSessionConfiguration,
-    WorkflowSessionConfigurationList,
     WorkflowSessionInput,
-    WorkflowSessionInputList,
     WorkflowSessionV4,
     to_dict,
 )
 
 if TYPE_CHECKING:
-    from ._paging import Paginator
     from ._retry import RetryPolicy
-    from ._session import Session
 
 __all__ = ["DEFAULT_MAX_ANALYSES_PER_SESSION", "Export", "ExportRecord", "OnError"]
 
@@ -178,10 +176,10 @@ def _skip_set(skip: Iterable[str | uuid.UUID] | None) -> frozenset[str]:
 class _ExportJob:
     """What one export does: its settings and the producer (:meth:`produce`).
 
-    Holds the :class:`Session` and the listing, never the :class:`Export` iterator.
+    Holds the session's engine and the listing, never the :class:`Export` iterator.
     """
 
-    session: Session
+    engine: Engine
     project_id: str
     listing: Paginator[Any, Any]
     include: tuple[str, ...]
@@ -295,32 +293,26 @@ class _ExportJob:
         )
 
     async def _record(self, ws: Any, sid: str) -> ExportRecord:
-        session = self.session
+        operations = self.engine.operations
         pid = self.project_id
         parts: dict[str, list[Any]] = {}
 
-        async def detail(part: str, model: type[Any]) -> None:
-            page, _ = await session._call(
-                "GET",
-                session_path(pid, sid, part),
-                [],
-                None,
-                None if self.raw else model,
-                paged=False,
-                retry=self.retry,
-            )
-            parts[part] = page_items(page)
-
         async def inputs() -> None:
-            await detail("inputs", WorkflowSessionInputList)
+            page = await operations.get_workflow_session_inputs(
+                pid, sid, retry=self.retry, raw=self.raw
+            )
+            parts["inputs"] = page_items(page)
 
         async def configurations() -> None:
-            await detail("configurations", WorkflowSessionConfigurationList)
+            page = await operations.get_workflow_session_configurations(
+                pid, sid, retry=self.retry, raw=self.raw
+            )
+            parts["configurations"] = page_items(page)
 
         async def analyses() -> None:
             # The whole cursor chain, in this task: a session's analyses rarely fill one page,
             # and a look-ahead producer per session would cost more than it saves.
-            paginator = session.search_orchestrated_analyses(
+            paginator = operations.search_orchestrated_analyses(
                 pid, sid, retry=self.retry, raw=self.raw
             )
             params: PageParams | None = paginator.params
@@ -382,7 +374,7 @@ class Export(BackgroundIterator[ExportRecord]):
 
     def __init__(
         self,
-        session: Session,
+        session: Engine | EngineSource,
         project_id: str,
         *,
         analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None,
@@ -404,23 +396,21 @@ class Export(BackgroundIterator[ExportRecord]):
             raise InvalidParameterError(
                 "include", f"unknown parts {sorted(unknown)!r}; choose from {', '.join(PARTS)}"
             )
-        if concurrency is not None and (
-            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-        ):
-            raise InvalidParameterError("concurrency", "must be an integer >= 1")
+        if concurrency is not None:
+            param_int("concurrency", concurrency, 1)
         if on_error not in _ON_ERROR:
             raise InvalidParameterError(
                 "on_error", f"must be 'raise' or 'record', got {_shown(on_error)}"
             )
         cap = max_analyses_per_session
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-            raise InvalidParameterError("max_analyses_per_session", "must be an integer >= 1")
+        param_int("max_analyses_per_session", cap, 1)
         if select is not None and not callable(select):
             raise InvalidParameterError("select", "must be a callable or None")
         skipped = _skip_set(skip)
-        super().__init__(session, concurrency or session.max_concurrency)
+        engine = engine_of(session)
+        super().__init__(engine.start_producer, concurrency or engine.max_concurrency)
         # Built now so that every argument is validated before anything is sent.
-        listing = session.search_workflow_sessions(
+        listing = engine.operations.search_workflow_sessions(
             project_id,
             page_size=page_size,
             analysis_query_parameters=analysis_query_parameters,
@@ -428,11 +418,11 @@ class Export(BackgroundIterator[ExportRecord]):
             raw=raw,
         )
         self._job = _ExportJob(
-            session=session,
+            engine=engine,
             project_id=project_id,
             listing=listing,
             include=tuple(p for p in PARTS if p in include),
-            concurrency=concurrency or session.max_concurrency,
+            concurrency=concurrency or engine.max_concurrency,
             ordered=ordered,
             retry=retry,
             raw=raw,

@@ -16,8 +16,9 @@ proxy mount, event hooks on the client, credentials in the URL.
 follow_redirects=False)``: same inputs, same output. Redirects, retries, body caps and error
 mapping stay in ``_http``, around it.
 
-Everything here that leans on httpx's internals is marked "internals:" and pinned by tests in
-``tests/unit/test_fastpath.py``.
+The httpx internals this needs are reached through ``_compat`` (pinned by
+``tests/unit/test_compat.py``); ``tests/unit/test_fastpath.py`` proves the results equal
+``client.send``'s.
 """
 
 from __future__ import annotations
@@ -30,14 +31,20 @@ from typing import Any
 
 import httpx
 
+from ._compat import (
+    AuthArg,
+    build_redirect_request,
+    client_internals_available,
+    default_encoding,
+    transport_for_url,
+)
+
 __all__ = ["RequestFactory", "Sender"]
 
 # httpx logs every response on this logger at INFO; the fast path keeps that line.
 _httpx_logger = logging.getLogger("httpx")
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-
-AuthArg = httpx.Auth | httpx._client.UseClientDefault | None
 
 
 class _TimedStream(httpx.AsyncByteStream):
@@ -70,25 +77,17 @@ class Sender:
     """
 
     def __init__(self, client: httpx.AsyncClient, *, own_client: bool) -> None:
-        from . import _auth, _transport
+        from . import _auth
+        from ._transports import own_transport_types
 
         self._client = client
-        self._own_transports: tuple[type, ...] = (
-            _transport.AiohttpTransport,
-            _transport.PooledTransport,
-            _transport._DeferredTransport,
-        )
+        self._own_transports: tuple[type, ...] = own_transport_types()
         self._header_auth: dict[type, Any] = {
             _auth.ApiKeyAuth: lambda a: ("X-API-Key", a._api_key),
             _auth.BearerAuth: lambda a: ("Authorization", f"Bearer {a._token}"),
         }
         self._flow_auth: tuple[type, ...] = (_auth.TokenAuth,)
-        # internals: the transport lookup (proxy mounts) and the default encoding.
-        self._enabled = (
-            own_client
-            and callable(getattr(client, "_transport_for_url", None))
-            and hasattr(client, "_default_encoding")
-        )
+        self._enabled = own_client and client_internals_available(client)
         #: Requests sent through the fast path / through ``client.send`` (for tests and stats).
         self.fast_count = 0
         self.httpx_count = 0
@@ -110,7 +109,7 @@ class Sender:
                 return None  # httpx would send them as Basic auth
         elif kind not in self._header_auth and kind not in self._flow_auth:
             return None
-        transport = client._transport_for_url(request.url)
+        transport = transport_for_url(client, request.url)
         if type(transport) not in self._own_transports:
             return None
         return transport
@@ -159,7 +158,7 @@ class Sender:
                             **request.extensions,
                             "timeout": self._client.timeout.as_dict(),
                         }
-                    transport = self._client._transport_for_url(request.url)
+                    transport = transport_for_url(self._client, request.url)
                 except BaseException:
                     await response.aclose()
                     raise
@@ -190,7 +189,7 @@ class Sender:
         response.request = request
         response.stream = _TimedStream(stream, response, start)
         client.cookies.extract_cookies(response)
-        response.default_encoding = client._default_encoding
+        response.default_encoding = default_encoding(client)
         if _httpx_logger.isEnabledFor(logging.INFO):
             _httpx_logger.info(
                 'HTTP Request: %s %s "%s %d %s"',
@@ -203,7 +202,7 @@ class Sender:
         if history:
             response.history = list(history)
         if response.status_code in _REDIRECT_CODES and response.has_redirect_location:
-            response.next_request = client._build_redirect_request(request, response)
+            response.next_request = build_redirect_request(client, request, response)
         return response
 
 

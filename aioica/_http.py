@@ -17,10 +17,10 @@ import anyio
 import httpx
 
 from ._body import read_capped
+from ._compat import AuthArg, basic_auth_header, mark_request_read
 from ._errors import (
     APIConnectionError,
     APIError,
-    APIStatusError,
     APITimeoutError,
     InvalidResponseError,
     RateLimitError,
@@ -31,8 +31,11 @@ from ._errors import (
 )
 from ._events import EventHook, RequestEvent, emit
 from ._fastpath import RequestFactory, Sender
-from ._retry import PauseRefused, RateGate, RetryPolicy, TokenBucket
+from ._limits import PauseRefused, RateGate, TokenBucket
+from ._retry import RetryPolicy
 from ._text import inert
+from ._transports import classify_transport_error
+from ._wire import CREDENTIAL_HEADERS, MEDIA_TYPE
 
 __all__ = ["Requester", "logger", "read_capped", "request_deadline"]
 
@@ -40,7 +43,6 @@ logger = logging.getLogger("aioica")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-_CREDENTIAL_HEADERS = ("x-api-key", "authorization", "cookie")
 
 
 _DEADLINE_PHASES = ("connect", "write", "read", "pool")
@@ -94,7 +96,8 @@ def _transport_error(
 ) -> APIError:
     where = f"{request.method} {request.url.path}"
     detail = redact(str(exc), request, secrets) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
+    # Classified on what happened (an exception's cause), not on its class alone.
+    if classify_transport_error(exc) == "timeout":
         kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
         return APITimeoutError(f"{where}: {kind} ({detail})", request=request)
     return APIConnectionError(f"{where}: {type(exc).__name__}: {detail}", request=request)
@@ -132,7 +135,7 @@ class Requester:
         # bulk concurrency); a caller's client always goes through build_request.
         self._direct = own_client
         self._timeout = {"timeout": client.timeout.as_dict()}
-        self._post_headers = {**headers, "Content-Type": "application/vnd.illumina.v3+json"}
+        self._post_headers = {**headers, "Content-Type": MEDIA_TYPE}
         self.requests_sent = 0
         self.on_event = on_event
         self._calls = 0
@@ -173,8 +176,14 @@ class Requester:
                     )
                     emit(self.on_event, event)
                 raise error from None
-            wait = self._retry_wait(error, policy, attempt)
+            wait = policy.delay_for(error, attempt)
             if wait is None:
+                asked = policy.refused_wait(error)
+                if asked is not None:
+                    error.message += (
+                        f"; the server asked to wait {asked:.0f} s, more than "
+                        f"max_retry_after={policy.max_retry_after:.0f} s"
+                    )
                 error.attempts = attempt
                 error.history = tuple(history)
                 raise error
@@ -212,31 +221,6 @@ class Requester:
             wait=wait,
             error=error,
         )
-
-    def _retry_wait(self, error: APIError, policy: RetryPolicy, attempt: int) -> float | None:
-        """Seconds to wait before trying again, or None to give up with ``error``."""
-        if isinstance(error, APIStatusError):
-            if error.status_code not in policy.retry_statuses:
-                return None
-            retry_after = error.retry_after
-            if retry_after is not None and retry_after > policy.max_retry_after:
-                error.message += (
-                    f"; the server asked to wait {retry_after:.0f} s, more than "
-                    f"max_retry_after={policy.max_retry_after:.0f} s"
-                )
-                return None
-            if attempt >= policy.max_attempts:
-                return None
-            return retry_after if retry_after is not None else policy.backoff(attempt)
-        if isinstance(error, APITimeoutError):
-            allowed = policy.retry_timeouts
-        elif isinstance(error, APIConnectionError):
-            allowed = policy.retry_connection_errors
-        else:
-            allowed = False
-        if not allowed or attempt >= policy.max_attempts:
-            return None
-        return policy.backoff(attempt)
 
     async def _attempt(
         self,
@@ -318,9 +302,7 @@ class Requester:
     ) -> httpx.Response:
         """Send ``request`` and follow redirects (when enabled); return the last answer."""
         # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
-        auth: httpx.Auth | httpx._client.UseClientDefault | None = (
-            self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
-        )
+        auth: AuthArg = self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
         timeout = request.extensions.get("timeout")
         for _hop in range(_MAX_REDIRECTS + 1):
             response = await self._send_one(request, auth, attempt)
@@ -340,7 +322,7 @@ class Requester:
             hop_headers = {
                 k: v
                 for k, v in request.headers.items()
-                if k.lower() != "host" and (same_origin or k.lower() not in _CREDENTIAL_HEADERS)
+                if k.lower() != "host" and (same_origin or k.lower() not in CREDENTIAL_HEADERS)
             }
             hop_method = "GET" if response.status_code == 303 else method
             hop_body = None if hop_method == "GET" and method != "GET" else body
@@ -367,15 +349,15 @@ class Requester:
             values = getattr(auth, "_secret_values", None)
             if callable(values):
                 found.update(str(v) for v in values() if v)
-            header = getattr(auth, "_auth_header", None)  # httpx.BasicAuth
-            if isinstance(header, str):
+            header = basic_auth_header(auth)
+            if header is not None:
                 found.update(header_secrets(httpx.Headers({"authorization": header})))
         return found
 
     async def _send_one(
         self,
         request: httpx.Request,
-        auth: httpx.Auth | httpx._client.UseClientDefault | None,
+        auth: AuthArg,
         attempt: int,
     ) -> httpx.Response:
         started = time.perf_counter()
@@ -493,7 +475,7 @@ def _set_body(request: httpx.Request, body: bytes | None) -> None:
         return
     request.headers["Content-Length"] = str(len(body))
     request.stream = _OneChunk(body)
-    request._content = body  # already "read": auth flows that replay need not iterate it
+    mark_request_read(request, body)  # auth flows that replay need not iterate it
 
 
 def _has_request(exc: httpx.TransportError | httpx.DecodingError) -> bool:

@@ -1,7 +1,7 @@
 """Paginators: one call that can be awaited (one page) or iterated (every item, every page).
 
-Look-ahead runs in a producer task registered with the :class:`~aioica.Session` (see
-``_background``); the number of pages it may fetch ahead is bounded by credits, one per page the
+Look-ahead runs in a producer task started through the session's engine (see ``_background``
+and ``_engine``); the number of pages it may fetch ahead is bounded by credits, one per page the
 consumer asks for.
 """
 
@@ -25,15 +25,15 @@ from ._background import (
     Failed,
     IteratorState,
     Producer,
+    StartProducer,
     reuse_error,
 )
-from ._errors import ICAError, InvalidParameterError, InvalidResponseError, PaginationError
+from ._errors import InvalidResponseError, PaginationError
 from ._params import MAX_OFFSET_ROWS, PageParams
+from ._validate import param_int
 
 if TYPE_CHECKING:
     from typing_extensions import Self
-
-    from ._session import Session
 
 __all__ = ["ItemIterator", "PageIterator", "Paginator"]
 
@@ -124,7 +124,7 @@ class PageIterator(BackgroundIterator[tuple[str | None, Any, bool]], Generic[Pag
     def __init__(self, paginator: Paginator[PageT, Any]) -> None:
         # Unbounded buffer, bounded by credits: at most prefetch + 1 pages exist ahead of the
         # consumer, and with prefetch=0 nothing is fetched until asked for.
-        super().__init__(paginator.session, math.inf)
+        super().__init__(paginator.start_producer, math.inf)
         self._p = paginator
         self._credits = anyio.Semaphore(paginator.prefetch)
         self.resume_token: str | None = paginator.params.page_token
@@ -373,14 +373,14 @@ class Paginator(Generic[PageT, ItemT]):
 
     def __init__(
         self,
-        session: Session,
+        start_producer: StartProducer,
         fetch_with_response: Callable[[PageParams], Awaitable[tuple[Any, httpx.Response]]],
         params: PageParams,
         *,
         prefetch: int,
         max_items: int | None,
     ) -> None:
-        self.session = session
+        self.start_producer = start_producer
         self.fetch_with_response = fetch_with_response
         self.given_params = params
         self.prefetch = prefetch
@@ -415,16 +415,8 @@ def validate_iteration(
     prefetch: int | None, max_items: int | None
 ) -> tuple[int | None, int | None]:
     """Check the iteration keywords shared by the paged operations."""
-    if prefetch is not None and (
-        isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0
-    ):
-        raise _param("prefetch", "must be an integer >= 0")
-    if max_items is not None and (
-        isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1
-    ):
-        raise _param("max_items", "must be an integer >= 1")
+    if prefetch is not None:
+        param_int("prefetch", prefetch, 0)
+    if max_items is not None:
+        param_int("max_items", max_items, 1)
     return prefetch, max_items
-
-
-def _param(name: str, message: str) -> ICAError:
-    return InvalidParameterError(name, message)

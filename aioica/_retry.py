@@ -1,38 +1,21 @@
-"""Retry rules in one place: the RetryPolicy value object, Retry-After parsing, the 429 gate and
-the optional token-bucket rate limit shared by a session.
+"""Retry rules in one place: the RetryPolicy decides whether a failure is tried again and how
+long to wait first. (The session-wide 429 pause and the token bucket are in ``_limits``,
+``Retry-After`` parsing beside the errors that carry it, in ``_errors``.)
 """
 
 from __future__ import annotations
 
-import email.utils
-import math
 import random
-import time
 from collections.abc import Callable
 
-import anyio
 import attrs
 
-__all__ = [
-    "DEFAULT_RETRY",
-    "PauseRefused",
-    "RateGate",
-    "RetryPolicy",
-    "TokenBucket",
-    "parse_retry_after",
-]
+from ._errors import APIConnectionError, APIStatusError, APITimeoutError
+from ._validate import at_least
+
+__all__ = ["DEFAULT_RETRY", "RetryPolicy"]
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -53,13 +36,13 @@ class RetryPolicy:
     ``RetryPolicy.none()``): a latency-sensitive call fails fast instead of sleeping.
     """
 
-    max_attempts: int = attrs.field(default=5, validator=_positive_int)
+    max_attempts: int = attrs.field(default=5, validator=at_least(1))
     """Total tries, the first one included."""
-    backoff_base: float = attrs.field(default=0.5, validator=_non_negative)
+    backoff_base: float = attrs.field(default=0.5, validator=at_least(0))
     """Seconds: the ceiling of the first backoff wait."""
-    backoff_cap: float = attrs.field(default=30.0, validator=_non_negative)
+    backoff_cap: float = attrs.field(default=30.0, validator=at_least(0))
     """Seconds: no single backoff wait exceeds this."""
-    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
+    max_retry_after: float = attrs.field(default=60.0, validator=at_least(0))
     """Seconds: the longest ``Retry-After`` honoured, and the longest a call waits for the
     session-wide pause that another request's 429 started (a longer pause fails the call at
     once with :class:`~aioica.RateLimitError`, nothing sent)."""
@@ -85,107 +68,45 @@ class RetryPolicy:
         ceiling = min(self.backoff_cap, self.backoff_base * (2.0 ** (attempt - 1)))
         return float(rng() * ceiling)
 
+    def delay_for(
+        self, error: BaseException, attempt: int, rng: Callable[[], float] = random.random
+    ) -> float | None:
+        """Seconds to wait before trying again after try ``attempt`` (1-based) failed with
+        ``error``, or ``None`` to give up. Decides only: ``error`` is left as it is.
+
+        A retryable status waits what its ``Retry-After`` asked for, else the backoff; a
+        ``Retry-After`` beyond ``max_retry_after`` gives up at once (see :meth:`refused_wait`).
+        Timeouts and connection errors retry as ``retry_timeouts`` and
+        ``retry_connection_errors`` say; nothing else is retried.
+        """
+        if isinstance(error, APIStatusError):
+            if error.status_code not in self.retry_statuses:
+                return None
+            retry_after = error.retry_after
+            if retry_after is not None and retry_after > self.max_retry_after:
+                return None
+            if attempt >= self.max_attempts:
+                return None
+            return retry_after if retry_after is not None else self.backoff(attempt, rng)
+        if isinstance(error, APITimeoutError):
+            allowed = self.retry_timeouts
+        elif isinstance(error, APIConnectionError):
+            allowed = self.retry_connection_errors
+        else:
+            allowed = False
+        if not allowed or attempt >= self.max_attempts:
+            return None
+        return self.backoff(attempt, rng)
+
+    def refused_wait(self, error: BaseException) -> float | None:
+        """The ``Retry-After`` wait of a retryable ``error`` that is longer than this policy
+        honours (why :meth:`delay_for` gave up on it), else ``None``."""
+        if not isinstance(error, APIStatusError) or error.status_code not in self.retry_statuses:
+            return None
+        retry_after = error.retry_after
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return retry_after
+        return None
+
 
 DEFAULT_RETRY = RetryPolicy()
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date).
-
-    Returns ``None`` when absent or unparsable; never a negative number.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-class PauseRefused(Exception):
-    """The session-wide pause lasts longer than the caller is willing to wait."""
-
-    def __init__(self, remaining: float, cause: object) -> None:
-        super().__init__(remaining)
-        self.remaining = remaining
-        #: What closed the gate (the 429 error).
-        self.cause = cause
-
-
-class RateGate:
-    """Session-wide pause after a 429: no new request starts until the server's wait is over.
-
-    Without it every in-flight request of a bulk export would hit the server again on its own
-    schedule; with it one 429 holds the whole session (prefetch and fan-out included).
-    """
-
-    def __init__(self) -> None:
-        self._until = 0.0
-        self._cause: object = None
-
-    def close_for(self, seconds: float, cause: object = None) -> None:
-        """Hold new requests for ``seconds`` from now (extends, never shortens, a pause);
-        ``cause`` is what asked for it (kept for callers that refuse to wait)."""
-        until = anyio.current_time() + seconds
-        if until >= self._until:
-            self._until = until
-            self._cause = cause
-
-    @property
-    def paused_until(self) -> float:
-        """The ``anyio.current_time()`` at which requests may start again."""
-        return self._until
-
-    async def wait(self, deadline: float = math.inf) -> None:
-        """Sleep until the gate is open (rechecking: another 429 may extend the pause).
-
-        Raises :class:`PauseRefused` at once, without sleeping, when the pause lasts beyond
-        ``deadline`` (an ``anyio.current_time()`` value).
-        """
-        while True:
-            now = anyio.current_time()
-            delay = self._until - now
-            if delay <= 0:
-                return
-            if self._until > deadline:
-                raise PauseRefused(delay, self._cause)
-            await anyio.sleep(delay)
-
-
-class TokenBucket:
-    """A token bucket: at most ``rate`` requests per second on average, bursts up to ``burst``."""
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        if not rate > 0:
-            raise ValueError(f"rate_limit must be > 0 requests per second, got {rate!r}")
-        self.rate = float(rate)
-        self.burst = float(burst) if burst is not None else max(1.0, self.rate)
-        self._tokens = self.burst
-        self._stamp: float | None = None
-        self._lock = anyio.Lock()
-
-    async def acquire(self) -> None:
-        """Wait for one token."""
-        async with self._lock:
-            while True:
-                now = anyio.current_time()
-                if self._stamp is None:
-                    self._stamp = now
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await anyio.sleep((1 - self._tokens) / self.rate)

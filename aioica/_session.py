@@ -3,6 +3,8 @@ operations themselves are in ``_operations``."""
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -16,6 +18,7 @@ import httpx
 from anyio.abc import ObjectSendStream
 
 from ._background import Producer, Producers, Run
+from ._compat import url_builder
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -25,39 +28,44 @@ from ._config import (
     env_base_url,
 )
 from ._decode import decode_page
+from ._engine import Engine
 from ._errors import SessionClosedError, WrongEventLoopError
 from ._events import EventHook, check_hook
-from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION
+from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION, Export, OnError
 from ._http import Requester, check_page_shape, decode_json
+from ._limits import RateGate, TokenBucket
 from ._operations import Operations
 from ._paging import Paginator, validate_iteration
 from ._params import PageParams
-from ._retry import DEFAULT_RETRY, RateGate, RetryPolicy, TokenBucket
-from ._transport import aiohttp_available, current_async_library, url_builder
+from ._retry import DEFAULT_RETRY, RetryPolicy
+from ._transports import aiohttp_available, current_async_library
+from ._validate import config_int
 from ._version import __version__
+from ._wire import MEDIA_TYPE
 from .models import AnalysisQueryParameters
 
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from ._export import Export, OnError
     from ._mirror import SyncReport
 
 __all__ = ["Session"]
 
 T = TypeVar("T")
 
-ACCEPT = "application/vnd.illumina.v3+json"
 DEFAULT_MAX_CONCURRENCY = 32
 # The largest legitimate answer is a page of 1,000 analyses, about 4 MB; 32 MiB leaves headroom
 # while keeping the worst case (max_concurrency bodies at once) near 1 GiB rather than 8 GiB.
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
+class _State(enum.Enum):
+    """Where a Session is in its life: each moves only forward."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
 class Session(Operations):
@@ -146,13 +154,12 @@ class Session(Operations):
                 "transport must be 'auto', 'aiohttp', 'httpx' or an httpx.AsyncBaseTransport, "
                 f"got {transport!r}"
             )
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-            raise ConfigurationError(f"prefetch must be an integer >= 0, got {prefetch!r}")
+        config_int("prefetch", prefetch, 0)
         self.base_url = check_base_url(
             base_url or DEFAULT_BASE_URL, allow_insecure_http=allow_insecure_http
         )
         self._url = url_builder(self.base_url)
-        self.max_concurrency = _positive("max_concurrency", max_concurrency)
+        self.max_concurrency = config_int("max_concurrency", max_concurrency, 1)
         self.timeout = (
             timeout
             if isinstance(timeout, httpx.Timeout)
@@ -174,20 +181,28 @@ class Session(Operations):
         self._verify = verify
         self._trust_env = trust_env
         self._follow_redirects = follow_redirects
-        self._max_response_bytes = _positive("max_response_bytes", max_response_bytes)
+        self._max_response_bytes = config_int("max_response_bytes", max_response_bytes, 1)
         self._own_client = http_client is None
         self._client = http_client
         self._rate_limit = None if rate_limit is None else TokenBucket(rate_limit)
         self._headers = {
-            "Accept": ACCEPT,
+            "Accept": MEDIA_TYPE,
             "Accept-Encoding": "gzip",
             "User-Agent": f"aioica/{__version__}",
         }
+        self._state = _State.NEW
         self._requester: Requester | None = None
         self._producers = Producers()
         self._loop: anyio.lowlevel.EventLoopToken | None = None
-        self._closed = False
+        # What __aenter__ opened, closed in reverse order by aclose().
+        self._exit_stack = contextlib.AsyncExitStack()
         self._close_done: anyio.Event | None = None
+        self._engine = Engine(
+            operations=self,
+            start_producer=self._start_producer,
+            max_concurrency=self.max_concurrency,
+            sent=lambda: self.requests_sent,
+        )
 
     @classmethod
     def from_env(
@@ -217,7 +232,7 @@ class Session(Operations):
         kind = getattr(self.auth, "kind", None) or (
             type(self.auth).__name__ if self.auth is not None else "client's own"
         )
-        state = "open" if self._requester is not None else "closed" if self._closed else "new"
+        state = "closed" if self._state is _State.CLOSING else self._state.value
         return (
             f"<aioica.Session base_url={self.base_url!r} auth={kind} "
             f"max_concurrency={self.max_concurrency} {state}>"
@@ -226,7 +241,7 @@ class Session(Operations):
     # -- lifetime ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> Session:
-        if self._requester is not None or self._closed:
+        if self._state is not _State.NEW:
             raise SessionClosedError("a Session can be entered once; create a new one")
         if self.transport_kind == "aiohttp" and self._client is None:
             if current_async_library() != "asyncio":
@@ -240,7 +255,8 @@ class Session(Operations):
                 )
         loop = anyio.lowlevel.current_token()
         if self._client is None:
-            from ._transport import build_transport, tune_client
+            from ._compat import tune_client
+            from ._transports import build_transport
 
             if isinstance(self.transport_kind, httpx.AsyncBaseTransport):
                 transport = self.transport_kind
@@ -259,6 +275,9 @@ class Session(Operations):
                 trust_env=self._trust_env,
             )
             tune_client(self._client)
+            self._exit_stack.push_async_callback(_close_client, self._client)
+        # Producers end before the client closes (the stack unwinds in reverse).
+        self._exit_stack.push_async_callback(self._producers.aclose)
         self._requester = Requester(
             self._client,
             auth=self.auth,
@@ -273,6 +292,7 @@ class Session(Operations):
             on_event=self._on_event,
         )
         self._loop = loop
+        self._state = _State.OPEN
         return self
 
     async def __aexit__(
@@ -294,25 +314,21 @@ class Session(Operations):
         Works from any task of the session's event loop; a second call waits for the first to
         finish and returns.
         """
-        if self._closed:
+        if self._state in (_State.CLOSING, _State.CLOSED):
             if self._close_done is not None:
                 await self._close_done.wait()
             return
         self._check_loop()
-        self._closed = True
+        self._state = _State.CLOSING
         self._close_done = anyio.Event()
         self._requester = None
         try:
             # Producers never raise (errors travel to their consumers), so closing only
             # cancels them; the caller's own exception, if any, propagates as itself.
-            await self._producers.aclose()
+            await self._exit_stack.aclose()
         finally:
-            try:
-                if self._own_client and self._client is not None:
-                    with anyio.CancelScope(shield=True):
-                        await self._client.aclose()
-            finally:
-                self._close_done.set()
+            self._state = _State.CLOSED
+            self._close_done.set()
 
     @property
     def requests_sent(self) -> int:
@@ -336,7 +352,7 @@ class Session(Operations):
         if self._requester is None:
             raise SessionClosedError(
                 "the Session is not open: use `async with aioica.Session(...) as ica:`"
-                if not self._closed
+                if self._state is _State.NEW
                 else "the Session is closed"
             )
         self._check_loop()
@@ -391,7 +407,7 @@ class Session(Operations):
             )
 
         return Paginator(
-            self,
+            self._start_producer,
             fetch,
             params,
             prefetch=self.prefetch if prefetch is None else prefetch,
@@ -443,10 +459,8 @@ class Session(Operations):
         ``_select`` is an internal hook for code built on the export (the SQLite mirror); see
         :class:`~aioica.Export`.
         """
-        from ._export import Export
-
         return Export(
-            self,
+            self._engine,
             project_id,
             analysis_query_parameters=analysis_query_parameters,
             include=include,
@@ -491,7 +505,7 @@ class Session(Operations):
         from ._mirror import sync_workflow_sessions
 
         return await sync_workflow_sessions(
-            self,
+            self._engine,
             project_id,
             path,
             full=full,
@@ -500,3 +514,9 @@ class Session(Operations):
             retry=retry,
             on_session=on_session,
         )
+
+
+async def _close_client(client: httpx.AsyncClient) -> None:
+    # Shielded: a close that was itself cancelled must still release the connections.
+    with anyio.CancelScope(shield=True):
+        await client.aclose()

@@ -135,7 +135,8 @@ async def bench_session(base: str, transport: str, n: int, conc: int) -> tuple[f
 
 async def bench_transport(base: str, kind: str, n: int, conc: int) -> tuple[float, float, str]:
     """aioica's transport under a bare httpx.AsyncClient, requests built as the session does."""
-    from aioica._transport import build_transport, tune_client
+    from aioica._compat import tune_client
+    from aioica._transports import build_transport
 
     timeout = httpx.Timeout(30.0)
     transport, name = build_transport(kind=kind, max_connections=conc, timeout=timeout)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._engine import Engine
 from .._errors import ICAError, InvalidParameterError
 from .._export import PARTS, Export
 from ._report import MirrorError, SyncFailure, SyncReport
@@ -23,7 +24,6 @@ from ._writer import StoreThread, writer
 
 if TYPE_CHECKING:
     from .._retry import RetryPolicy
-    from .._session import Session
 
 __all__ = ["sync_workflow_sessions"]
 
@@ -52,7 +52,7 @@ def must_fetch(old: SessionState | None, listing_hash: str, *, full: bool = Fals
 
 
 async def sync_workflow_sessions(
-    session: Session,
+    engine: Engine,
     project_id: str,
     path: str | os.PathLike[str],
     *,
@@ -69,7 +69,7 @@ async def sync_workflow_sessions(
     if not db_path or db_path == ":memory:" or db_path.startswith("file:"):
         raise InvalidParameterError("path", "must name a database file")
     started = time.perf_counter()
-    sent0 = session.requests_sent
+    sent0 = engine.requests_sent
     state: dict[str, SessionState] = {}
     seen: set[str] = set()
     # Listing text and hash of the sessions selected and not yet written (bounded by the
@@ -104,7 +104,7 @@ async def sync_workflow_sessions(
 
     # Built first: every argument is checked before the database is touched or a request sent.
     export = Export(
-        session,
+        engine,
         project_id,
         analysis_query_parameters=None,
         include=PARTS,
@@ -187,7 +187,7 @@ async def sync_workflow_sessions(
                 if run_id:
                     finished = {
                         **counts,
-                        "requests": session.requests_sent - sent0,
+                        "requests": engine.requests_sent - sent0,
                         "elapsed_s": time.perf_counter() - started,
                         "error": error,
                     }
@@ -200,7 +200,7 @@ async def sync_workflow_sessions(
         run_id=run_id,
         full=full,
         failures=tuple(failures),
-        requests=session.requests_sent - sent0,
+        requests=engine.requests_sent - sent0,
         elapsed=time.perf_counter() - started,
         **counts,
     )

@@ -18,6 +18,7 @@ import anyio
 import httpx
 from starlette.middleware.gzip import GZipMiddleware
 
+from .._compat import server_transport
 from ._advance import Advance
 from ._dataset import Dataset
 from ._faults import Counters, Faults
@@ -187,7 +188,7 @@ class FakeICA(Tokens, Queries, Injector):
         c.in_flight += 1
         if c.in_flight > c.max_in_flight:
             c.max_in_flight = c.in_flight
-        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        transport = server_transport(send)
         client = scope.get("client")
         if transport is not None and client:
             c.connections.add((str(client[0]), int(client[1])))

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
+from .._wire import MEDIA_TYPE
 from ._records import iso
 
 __all__ = [
@@ -27,7 +28,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-V3_JSON = "application/vnd.illumina.v3+json"
+V3_JSON = MEDIA_TYPE
 V3 = V3_JSON.encode()
 PROBLEM_JSON = b"application/problem+json"
 

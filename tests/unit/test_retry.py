@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 import aioica
-from aioica._retry import RateGate, TokenBucket, parse_retry_after
+from aioica._errors import parse_retry_after
+from aioica._limits import RateGate, TokenBucket
 from tests.support.payloads import SID
 
 BASE = "https://ica.example.org/ica/rest"

@@ -1,0 +1,194 @@
+"""Every place aioica leans on another library's internals, and nowhere else.
+
+httpx, httpcore and respx offer no public route for these; each is pinned by a test in
+``tests/unit/test_compat.py`` that fails loudly (rather than aioica misbehaving quietly) when the
+library changes. Code elsewhere in aioica uses only these names, never a leading-underscore
+attribute of another package.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+from collections.abc import Callable
+from typing import Any
+
+import httpcore
+import httpx
+
+# internals: the type of ``httpx.USE_CLIENT_DEFAULT``, which httpx does not export.
+from httpx._client import UseClientDefault
+
+__all__ = [
+    "AuthArg",
+    "NoCookieJar",
+    "UseClientDefault",
+    "basic_auth_header",
+    "build_redirect_request",
+    "client_internals_available",
+    "default_encoding",
+    "mark_request_read",
+    "respx_active",
+    "server_transport",
+    "set_response_content",
+    "transport_for_url",
+    "tune_client",
+    "url_builder",
+]
+
+#: What ``httpx.AsyncClient.send(auth=...)`` accepts.
+AuthArg = httpx.Auth | UseClientDefault | None
+
+
+# -- bodies ----------------------------------------------------------------------------------------
+
+
+def set_response_content(response: httpx.Response, body: bytes) -> None:
+    """Store ``body`` as the read (already decoded) content of ``response``.
+
+    aioica decodes bodies itself, with bounded inflate steps (``_body``); ``aread()`` would run
+    httpx's unbounded decoders over them again.
+    """
+    # internals: httpx keeps a read body in ``Response._content``.
+    response._content = body
+
+
+def mark_request_read(request: httpx.Request, body: bytes) -> None:
+    """Mark ``request``'s (already set) body as read, so auth flows that replay need not
+    iterate its stream."""
+    # internals: httpx keeps a read request body in ``Request._content``.
+    request._content = body
+
+
+# -- the client's send machinery (for _fastpath) ---------------------------------------------------
+
+
+def client_internals_available(client: httpx.AsyncClient) -> bool:
+    """Whether ``client`` has the internals the fast send path relies on."""
+    return callable(getattr(client, "_transport_for_url", None)) and hasattr(
+        client, "_default_encoding"
+    )
+
+
+def transport_for_url(client: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseTransport:
+    """The transport ``client`` would use for ``url`` (its proxy mounts considered)."""
+    # internals: AsyncClient._transport_for_url.
+    return client._transport_for_url(url)
+
+
+def default_encoding(client: httpx.AsyncClient) -> str | Callable[[bytes], str]:
+    """The text encoding ``client`` gives its responses."""
+    # internals: AsyncClient._default_encoding.
+    return client._default_encoding
+
+
+def build_redirect_request(
+    client: httpx.AsyncClient, request: httpx.Request, response: httpx.Response
+) -> httpx.Request:
+    """The ``response.next_request`` httpx sets on a redirect answer."""
+    # internals: AsyncClient._build_redirect_request.
+    return client._build_redirect_request(request, response)
+
+
+def basic_auth_header(auth: object) -> str | None:
+    """The ``Authorization`` value an ``httpx.BasicAuth`` sends (None for any other auth)."""
+    # internals: httpx.BasicAuth keeps its header in ``_auth_header``.
+    header = getattr(auth, "_auth_header", None) if isinstance(auth, httpx.BasicAuth) else None
+    return header if isinstance(header, str) else None
+
+
+# -- respx -----------------------------------------------------------------------------------------
+
+# internals: respx (default "httpcore" mocker) patches this method to intercept requests.
+_HTTPCORE_POOL_HANDLER = httpcore.AsyncConnectionPool.handle_async_request
+
+
+def respx_active() -> bool:
+    """Whether respx's default (httpcore) mocker is active: requests must go through httpcore
+    for it to see them."""
+    return httpcore.AsyncConnectionPool.handle_async_request is not _HTTPCORE_POOL_HANDLER
+
+
+# -- uvicorn (for the fake ICA) -------------------------------------------------------------------
+
+
+def server_transport(send: object) -> Any:
+    """The asyncio transport of the connection behind an ASGI ``send`` callable, or None.
+
+    uvicorn's ``send`` is a bound method of its protocol object, which holds the connection's
+    transport: the fake ICA counts connections and aborts them (fault injection) through it.
+    """
+    # internals: uvicorn's HTTP protocols keep the asyncio transport in ``.transport``.
+    return getattr(getattr(send, "__self__", None), "transport", None)
+
+
+# -- URLs ------------------------------------------------------------------------------------------
+
+
+def _has_dot_segment(path: str) -> bool:
+    return "/." in path and any(part in (".", "..") for part in path.split("/"))
+
+
+def url_builder(base_url: str) -> Callable[[str, str | None], httpx.URL]:
+    """A function joining ``base_url`` with an already percent-encoded path and query.
+
+    ``httpx.URL(text)`` re-validates every character of the URL (tens of microseconds, a
+    visible share of a request's CPU at bulk concurrency). aioica's paths and queries are built
+    from percent-encoded pieces only, so the parsed form of the base can be reused and just the
+    path and query replaced. The result equals ``httpx.URL(base_url + path + "?" + query)``: a
+    path with a ``.`` or ``..`` segment (which httpx normalises away) is parsed the slow way.
+    Falls back to plain parsing if httpx's URL internals change.
+    """
+
+    def parse(path: str, query: str | None) -> httpx.URL:
+        return httpx.URL(base_url.rstrip("/") + path + (f"?{query}" if query else ""))
+
+    base = httpx.URL(base_url)
+    # internals: httpx keeps the parsed URL as a NamedTuple in ``URL._uri_reference``.
+    ref = getattr(base, "_uri_reference", None)
+    if not (isinstance(ref, tuple) and hasattr(ref, "_replace") and hasattr(ref, "path")):
+        return parse
+    prefix = ref.path.rstrip("/")
+
+    def build(path: str, query: str | None) -> httpx.URL:
+        if _has_dot_segment(path):
+            return parse(path, query)
+        url = httpx.URL.__new__(httpx.URL)
+        url._uri_reference = ref._replace(path=prefix + path, query=query or None)
+        return url
+
+    return build
+
+
+# -- cookies ---------------------------------------------------------------------------------------
+
+
+class NoCookieJar(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing: ICA authenticates by header, never by cookie."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        """Drop the cookie."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        """Keep nothing from the response."""
+
+    def add_cookie_header(self, request: Any) -> None:
+        """Send nothing."""
+
+
+class _NoCookies(httpx.Cookies):
+    """httpx's cookie store without the per-response urllib compatibility objects."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Keep nothing from the response."""
+
+
+def tune_client(client: httpx.AsyncClient) -> None:
+    """Drop per-request work a session-owned client does not need (its cookie handling).
+
+    Only for clients aioica built itself: never call it on a caller's ``http_client``.
+    """
+    # internals: httpx keeps the store in ``_cookies`` and builds two urllib objects per
+    # response to offer it the Set-Cookie headers; a store that ignores them skips that.
+    if not isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        raise RuntimeError("httpx.AsyncClient no longer keeps its cookies in _cookies")
+    client._cookies = _NoCookies(NoCookieJar())

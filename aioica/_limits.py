@@ -1,0 +1,86 @@
+"""Session-wide limits on starting requests: the pause after a 429 and the token bucket."""
+
+from __future__ import annotations
+
+import math
+
+import anyio
+
+__all__ = ["PauseRefused", "RateGate", "TokenBucket"]
+
+
+class PauseRefused(Exception):
+    """The session-wide pause lasts longer than the caller is willing to wait."""
+
+    def __init__(self, remaining: float, cause: object) -> None:
+        super().__init__(remaining)
+        self.remaining = remaining
+        #: What closed the gate (the 429 error).
+        self.cause = cause
+
+
+class RateGate:
+    """Session-wide pause after a 429: no new request starts until the server's wait is over.
+
+    Without it every in-flight request of a bulk export would hit the server again on its own
+    schedule; with it one 429 holds the whole session (prefetch and fan-out included).
+    """
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._cause: object = None
+
+    def close_for(self, seconds: float, cause: object = None) -> None:
+        """Hold new requests for ``seconds`` from now (extends, never shortens, a pause);
+        ``cause`` is what asked for it (kept for callers that refuse to wait)."""
+        until = anyio.current_time() + seconds
+        if until >= self._until:
+            self._until = until
+            self._cause = cause
+
+    @property
+    def paused_until(self) -> float:
+        """The ``anyio.current_time()`` at which requests may start again."""
+        return self._until
+
+    async def wait(self, deadline: float = math.inf) -> None:
+        """Sleep until the gate is open (rechecking: another 429 may extend the pause).
+
+        Raises :class:`PauseRefused` at once, without sleeping, when the pause lasts beyond
+        ``deadline`` (an ``anyio.current_time()`` value).
+        """
+        while True:
+            now = anyio.current_time()
+            delay = self._until - now
+            if delay <= 0:
+                return
+            if self._until > deadline:
+                raise PauseRefused(delay, self._cause)
+            await anyio.sleep(delay)
+
+
+class TokenBucket:
+    """A token bucket: at most ``rate`` requests per second on average, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate_limit must be > 0 requests per second, got {rate!r}")
+        self.rate = float(rate)
+        self.burst = float(burst) if burst is not None else max(1.0, self.rate)
+        self._tokens = self.burst
+        self._stamp: float | None = None
+        self._lock = anyio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait for one token."""
+        async with self._lock:
+            while True:
+                now = anyio.current_time()
+                if self._stamp is None:
+                    self._stamp = now
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await anyio.sleep((1 - self._tokens) / self.rate)

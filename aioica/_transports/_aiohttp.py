@@ -1,0 +1,228 @@
+"""The aiohttp-backed httpx transport (asyncio only): a thin adapter over aiohttp's public
+client API. aiohttp's connector hands out connections in O(1) and parses HTTP in C.
+
+Every aiohttp or OS error is raised as the httpx exception for what happened.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import sniffio
+
+from .._compat import respx_active
+from ._pooled import EAGER_READ_LIMIT, KEEPALIVE_EXPIRY, PooledTransport
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AiohttpTransport", "map_aiohttp_error"]
+
+
+def map_aiohttp_error(exc: BaseException) -> httpx.TransportError | None:
+    """The httpx exception for an aiohttp/OS error, chosen on what happened; None if foreign."""
+    import asyncio
+
+    import aiohttp
+
+    message = str(exc) or type(exc).__name__
+    # Order matters: the aiohttp classes overlap (a connection timeout is a server timeout is a
+    # connection error; a disconnect is a connection error too).
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message)
+    if isinstance(exc, (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError)):
+        return httpx.ReadTimeout(message)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        return httpx.ProxyError(message)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(message)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(message)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return httpx.RemoteProtocolError(message)
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return httpx.UnsupportedProtocol(message)
+    if isinstance(exc, aiohttp.ClientOSError | aiohttp.ClientConnectionError):
+        return httpx.ReadError(message)
+    if isinstance(exc, aiohttp.ClientError):
+        return httpx.TransportError(message)
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return httpx.ReadTimeout(message)
+    if isinstance(exc, ConnectionRefusedError):
+        return httpx.ConnectError(message)
+    if isinstance(exc, OSError):
+        return httpx.ReadError(message)
+    return None
+
+
+class _AiohttpStream(httpx.AsyncByteStream):
+    """An aiohttp response body as an httpx stream; closing gives the connection back."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except Exception as exc:
+            mapped = map_aiohttp_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        # release() keeps the connection only when the body was read to the end, as httpcore.
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over an aiohttp ``ClientSession`` (asyncio only).
+
+    The session is created on the first request (it binds to the running loop). aiohttp does
+    not decompress, follow redirects, keep cookies or read proxy settings here: httpx does all
+    of that above the transport. ``timeout.connect`` bounds the TCP/TLS connect, ``pool`` plus
+    ``connect`` bounds waiting for a free connection and connecting, ``read`` bounds each read;
+    aiohttp has no write timeout. Requests are limited to ``max_connections`` connections.
+    While respx's default mocker is active, requests go through httpcore so respx sees them.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        ssl_context: ssl.SSLContext | None = None,
+        keepalive_expiry: float = KEEPALIVE_EXPIRY,
+    ) -> None:
+        self._max_connections = max_connections
+        self._ssl = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        self._keepalive_expiry = keepalive_expiry
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+        self._fallback: PooledTransport | None = None
+        self._closed = False
+
+    def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        if sniffio.current_async_library() != "asyncio":
+            raise RuntimeError(
+                "the aiohttp transport runs on asyncio only; use transport='httpx' on trio"
+            )
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            limit_per_host=0,
+            ssl=self._ssl,
+            keepalive_timeout=self._keepalive_expiry,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            trust_env=False,
+            requote_redirect_url=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        return self._session
+
+    def _client_timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
+        connect, read, pool = timeout.get("connect"), timeout.get("read"), timeout.get("pool")
+        key = (connect, read, pool)
+        cached = self._timeouts.get(key)
+        if cached is None:
+            import aiohttp
+
+            if len(self._timeouts) > 64:
+                self._timeouts.clear()
+            total_connect = None if pool is None else pool + (connect or 0.0)
+            cached = self._timeouts[key] = aiohttp.ClientTimeout(
+                total=None, connect=total_connect, sock_connect=connect, sock_read=read
+            )
+        return cached
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if respx_active():
+            return await self._respx_route(request)
+        session = self._session or self._open()
+        from yarl import URL
+
+        headers = request.headers.multi_items()
+        try:
+            data: Any = request.content or None
+        except httpx.RequestNotRead:
+            body = request.stream
+            if not isinstance(body, AsyncIterable):
+                raise TypeError("an async transport needs an async request body") from None
+            data = _body(body)
+            # aiohttp frames a streamed body itself and refuses a preset framing header.
+            headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
+        try:
+            response = await session.request(
+                request.method,
+                # httpx already percent-encoded the URL; encoded=True keeps it byte for byte.
+                URL(str(request.url), encoded=True),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                timeout=self._client_timeout(request.extensions.get("timeout", {})),
+                server_hostname=request.extensions.get("sni_hostname"),
+            )
+        except Exception as exc:
+            mapped = map_aiohttp_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("ascii", "replace")
+        stream: httpx.AsyncByteStream
+        length = response.content_length
+        if length is not None and length <= EAGER_READ_LIMIT:
+            try:
+                # read() releases the connection to the pool at the end of the body.
+                stream = httpx.ByteStream(await response.read())
+            except Exception as exc:
+                response.close()
+                mapped = map_aiohttp_error(exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            except BaseException:
+                response.close()
+                raise
+        else:
+            stream = _AiohttpStream(response)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=stream,
+            request=request,
+            extensions=extensions,
+        )
+
+    async def _respx_route(self, request: httpx.Request) -> httpx.Response:
+        if self._fallback is None:
+            self._fallback = PooledTransport(
+                max_connections=self._max_connections, ssl_context=self._ssl
+            )
+        return await self._fallback.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        if self._fallback is not None:
+            await self._fallback.aclose()
+
+
+async def _body(stream: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in stream:
+        yield chunk

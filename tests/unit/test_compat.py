@@ -1,0 +1,170 @@
+"""Pins for every internal of another library aioica relies on (all reached via ``aioica._compat``).
+
+Each test fails loudly, naming what changed, when httpx, httpcore or respx moves one of these
+internals, instead of aioica silently misbehaving or losing its fast paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from typing import Any
+
+import httpcore
+import httpx
+import pytest
+
+from aioica import _compat
+from aioica._compat import (
+    basic_auth_header,
+    build_redirect_request,
+    client_internals_available,
+    default_encoding,
+    mark_request_read,
+    respx_active,
+    server_transport,
+    set_response_content,
+    transport_for_url,
+    tune_client,
+    url_builder,
+)
+
+
+def test_url_builder_uses_httpx_internals_it_expects() -> None:
+    ref = httpx.URL("https://ica.illumina.com/ica/rest")._uri_reference
+    assert isinstance(ref, tuple)
+    assert ref._fields == ("scheme", "userinfo", "host", "port", "path", "query", "fragment")
+
+
+def test_respx_still_patches_the_httpcore_pool_method() -> None:
+    respx = pytest.importorskip("respx")
+    from respx.mocks import HTTPCoreMocker
+
+    assert "httpcore._async.connection_pool.AsyncConnectionPool" in HTTPCoreMocker.targets
+    assert "handle_async_request" in HTTPCoreMocker.target_methods
+    assert httpcore.AsyncConnectionPool.handle_async_request is _compat._HTTPCORE_POOL_HANDLER
+    with respx.mock:
+        assert (
+            httpcore.AsyncConnectionPool.handle_async_request is not _compat._HTTPCORE_POOL_HANDLER
+        )
+
+
+def test_tune_client_replaces_the_cookie_store() -> None:
+    client = httpx.AsyncClient()
+    assert isinstance(client._cookies, httpx.Cookies)
+    tune_client(client)
+    assert isinstance(client._cookies, _compat._NoCookies)
+    client._cookies.extract_cookies(
+        httpx.Response(
+            200, headers={"set-cookie": "a=b"}, request=httpx.Request("GET", "http://x/")
+        )
+    )
+    assert not client.cookies
+    del client._cookies
+    with pytest.raises(RuntimeError, match="_cookies"):
+        tune_client(client)
+
+
+def test_httpx_cookie_extraction_still_builds_urllib_objects() -> None:
+    # What tune_client saves; if httpx stops doing this, tune_client can go.
+    assert "_CookieCompatRequest" in vars(httpx.Cookies)
+
+
+def test_use_client_default_is_the_type_of_the_public_sentinel() -> None:
+    assert isinstance(httpx.USE_CLIENT_DEFAULT, _compat.UseClientDefault)
+
+
+def test_response_content_can_be_stored_as_read() -> None:
+    response = httpx.Response(200, stream=httpx.ByteStream(b"raw"), request=_request())
+    with pytest.raises(httpx.ResponseNotRead):
+        response.content  # noqa: B018
+    set_response_content(response, b"decoded")
+    assert response.content == b"decoded"
+    assert response.text == "decoded"
+
+
+def test_request_body_can_be_marked_read() -> None:
+    request = httpx.Request("POST", "https://ica.example/x", stream=httpx.ByteStream(b"{}"))
+    with pytest.raises(httpx.RequestNotRead):
+        request.content  # noqa: B018
+    mark_request_read(request, b"{}")
+    assert request.content == b"{}"
+
+
+@pytest.mark.anyio
+async def test_client_send_internals_exist_and_behave() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(204))
+    proxied = httpx.MockTransport(lambda request: httpx.Response(204))
+    async with httpx.AsyncClient(
+        transport=transport,
+        mounts={"https://proxied.example": proxied},
+        default_encoding="latin-1",
+    ) as client:
+        assert client_internals_available(client)
+        assert transport_for_url(client, httpx.URL("https://ica.example/x")) is transport
+        assert transport_for_url(client, httpx.URL("https://proxied.example/x")) is proxied
+        assert default_encoding(client) == "latin-1"
+        request = client.build_request("GET", "https://ica.example/a")
+        response = httpx.Response(302, headers={"location": "/b"}, request=request)
+        follow = build_redirect_request(client, request, response)
+        assert (follow.method, str(follow.url)) == ("GET", "https://ica.example/b")
+    assert not client_internals_available(object())  # type: ignore[arg-type]
+
+
+def test_basic_auth_header_is_readable() -> None:
+    assert basic_auth_header(httpx.BasicAuth("user", "pw")) == "Basic dXNlcjpwdw=="
+    assert basic_auth_header(httpx.Auth()) is None
+    assert basic_auth_header(None) is None
+
+
+def test_respx_active_follows_the_mocker() -> None:
+    respx = pytest.importorskip("respx")
+    assert not respx_active()
+    with respx.mock:
+        assert respx_active()
+    assert not respx_active()
+
+
+def test_url_builder_builds_without_reparsing() -> None:
+    build = url_builder("https://ica.illumina.com/ica/rest/")
+    url = build("/api/projects/p%2F1/workflowSessions", "pageSize=5")
+    assert (
+        str(url)
+        == "https://ica.illumina.com/ica/rest/api/projects/p%2F1/workflowSessions?pageSize=5"
+    )
+    assert url.raw_path == b"/ica/rest/api/projects/p%2F1/workflowSessions?pageSize=5"
+
+
+def test_uvicorn_send_exposes_the_connection_transport() -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append(server_transport(send))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="error"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve([sock])), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 204
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert isinstance(seen[0], asyncio.Transport)
+    assert callable(seen[0].abort)
+    assert server_transport(lambda message: None) is None
+
+
+def _request() -> httpx.Request:
+    return httpx.Request("GET", "https://ica.example/x")
