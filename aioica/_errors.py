@@ -232,7 +232,7 @@ _HINTS = {
     401: "check the API key or JWT: ICAV2_X_API_KEY / ICAV2_ACCESS_TOKEN, or the auth= "
     "passed to the Session; a JWT may have expired",
     403: "the credentials are valid but have no access to this project or tenant",
-    404: "check the project id and workflow session id (and that the key's tenant owns them)",
+    404: "check the project id and workflow session id, and that the key's tenant owns them",
     406: "the server refused the Accept header",
     415: "the server refused the request body's content type",
     429: "ICA is rate limiting; the RetryPolicy waits and retries these",

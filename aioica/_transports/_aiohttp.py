@@ -38,7 +38,15 @@ def map_aiohttp_error(exc: BaseException) -> httpx.TransportError | None:
     if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
         return httpx.ProxyError(message)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(message)
+        # aiohttp's own text ("Cannot connect to host h:p ssl:default [...]") names its SSL
+        # setting, not what happened.
+        cause = exc.os_error
+        why = (
+            "connection refused"
+            if isinstance(cause, ConnectionRefusedError)
+            else cause.strerror or str(cause) or type(cause).__name__
+        )
+        return httpx.ConnectError(f"cannot connect to {exc.host}:{exc.port}: {why}")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return httpx.RemoteProtocolError(message)
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):

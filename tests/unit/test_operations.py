@@ -407,6 +407,10 @@ async def test_status_errors_are_typed(
     assert KEY not in str(err)
     # Retry-After is read where it means something: on a 429 and on a 503.
     assert err.retry_after == (7.0 if status in (429, 503) else None)
+    depth = 0
+    for ch in str(err):  # hints read as one parenthesised aside, never nested
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        assert 0 <= depth <= 1, str(err)
 
 
 @pytest.mark.anyio

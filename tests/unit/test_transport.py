@@ -362,8 +362,10 @@ async def test_read_timeout(kind: str) -> None:
 async def test_nothing_listening_is_a_connect_error(kind: str) -> None:
     async with _client(kind) as client:
         with pytest.raises(httpx.ConnectError) as info:
-            await client.get(f"http://127.0.0.1:{free_port()}/")
+            await client.get(f"http://127.0.0.1:{(port := free_port())}/")
     assert classify_transport_error(info.value) == "connect"
+    if kind == "aiohttp":  # aioica words aiohttp's errors itself; httpcore's are its own
+        assert str(info.value) == f"cannot connect to 127.0.0.1:{port}: connection refused"
 
 
 @pytest.mark.anyio
