@@ -32,7 +32,7 @@ from ._errors import (
     WrongEventLoopError,
 )
 from ._events import RequestEvent
-from ._export import Export, ExportRecord
+from ._export import Export, ExportRecord, RawExportRecord
 from ._mirror import MirrorError, SyncFailure, SyncReport
 from ._operations import ApiResponse
 from ._paging import ItemIterator, PageIterator, Paginator
@@ -88,6 +88,7 @@ __all__ = [
     "PermissionDeniedError",
     "Problem",
     "RateLimitError",
+    "RawExportRecord",
     "RequestEvent",
     "RetryPolicy",
     "ServerError",

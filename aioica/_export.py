@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import attrs
@@ -45,7 +45,13 @@ from .models import (
 if TYPE_CHECKING:
     from ._retry import RetryPolicy
 
-__all__ = ["DEFAULT_MAX_ANALYSES_PER_SESSION", "Export", "ExportRecord", "OnError"]
+__all__ = [
+    "DEFAULT_MAX_ANALYSES_PER_SESSION",
+    "Export",
+    "ExportRecord",
+    "OnError",
+    "RawExportRecord",
+]
 
 PARTS = ("inputs", "configurations", "analyses")
 
@@ -84,11 +90,34 @@ def _canonical(sid: str) -> str:
 
 
 @attrs.frozen
-class ExportRecord:
-    """One workflow session and what was fetched for it.
+class _Record:
+    """What both kinds of record share: the error, and the wire-shaped ``to_dict``."""
+
+    error: ICAError | None = attrs.field(default=None, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as one wire-shaped (camelCase) JSON object.
+
+        An error record also has ``"error": {"type": ..., "message": ...}``.
+        """
+        # The subclasses declare the fields, each with its own types.
+        session = getattr(self, "workflow_session")  # noqa: B009
+        out: dict[str, Any] = {"workflowSession": _wire(session)}
+        for name in PARTS:
+            part = getattr(self, name)
+            if part is not None:
+                out[name] = [_wire(v) for v in part]
+        if self.error is not None:
+            out["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
+        return out
+
+
+@attrs.frozen
+class ExportRecord(_Record):
+    """One workflow session and what was fetched for it, as models.
 
     A part that was not asked for (``include``) is ``None``; a part that was fetched is a list,
-    possibly empty. In raw mode the values are plain wire-shaped dicts.
+    possibly empty. With ``raw=True`` the export yields :class:`RawExportRecord` instead.
 
     ``error`` is ``None`` on every good record. With ``on_error="record"`` a session that failed
     comes as a record whose ``error`` is the typed :class:`~aioica.ICAError` and whose parts
@@ -101,21 +130,21 @@ class ExportRecord:
     inputs: list[WorkflowSessionInput] | None = None
     configurations: list[WorkflowSessionConfiguration] | None = None
     analyses: list[WorkflowSessionAnalysisV4] | None = None
-    error: ICAError | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The record as one wire-shaped (camelCase) JSON object.
 
-        An error record also has ``"error": {"type": ..., "message": ...}``.
-        """
-        out: dict[str, Any] = {"workflowSession": _wire(self.workflow_session)}
-        for name in PARTS:
-            part = getattr(self, name)
-            if part is not None:
-                out[name] = [_wire(v) for v in part]
-        if self.error is not None:
-            out["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
-        return out
+@attrs.frozen
+class RawExportRecord(_Record):
+    """:class:`ExportRecord` of a ``raw=True`` export: every value is the wire-shaped dict the
+    server sent (the listing item verbatim, the items of each part's pages)."""
+
+    workflow_session: dict[str, Any]
+    inputs: list[dict[str, Any]] | None = None
+    configurations: list[dict[str, Any]] | None = None
+    analyses: list[dict[str, Any]] | None = None
+
+
+AnyRecord = ExportRecord | RawExportRecord
+RecordT = TypeVar("RecordT", ExportRecord, RawExportRecord)
 
 
 async def _gather(calls: list[Callable[[], Awaitable[None]]]) -> None:
@@ -193,17 +222,22 @@ class _ExportJob:
     select: Callable[[Any], bool] | None
     tally: _Tally
 
+    @property
+    def record_type(self) -> type[AnyRecord]:
+        """What the records are: models, or the wire's dicts."""
+        return RawExportRecord if self.raw else ExportRecord
+
     async def produce(self, send: ObjectSendStream[Any]) -> None:
         """Send one :class:`ExportRecord` per selected listing item; raise on failure."""
         # Ordered mode keeps finished records until their turn: the window bounds that buffer.
         window = anyio.Semaphore(self.concurrency * (2 if self.ordered else 1))
         active = anyio.CapacityLimiter(self.concurrency)
-        finished: dict[int, ExportRecord] = {}
+        finished: dict[int, AnyRecord] = {}
         next_out = 0
         emit_lock = anyio.Lock()
         errors: list[BaseException] = []
 
-        async def emit(seq: int, record: ExportRecord) -> None:
+        async def emit(seq: int, record: AnyRecord) -> None:
             nonlocal next_out
             if not self.ordered:
                 await send.send(record)
@@ -220,7 +254,7 @@ class _ExportJob:
             try:
                 if sid is None:
                     assert failure is not None
-                    record = ExportRecord(ws, error=failure)
+                    record = self.record_type(ws, error=failure)
                 else:
                     async with active:
                         record = await self._record(ws, sid)
@@ -292,7 +326,7 @@ class _ExportJob:
             f"a workflow session listed in project {self.project_id!r} {problem}"
         )
 
-    async def _record(self, ws: Any, sid: str) -> ExportRecord:
+    async def _record(self, ws: Any, sid: str) -> AnyRecord:
         operations = self.engine.operations
         pid = self.project_id
         parts: dict[str, list[Any]] = {}
@@ -344,7 +378,7 @@ class _ExportJob:
             if self.on_error == "raise" or isinstance(exc, _FATAL):
                 raise
             error = exc
-        return ExportRecord(
+        return self.record_type(
             ws,
             inputs=parts.get("inputs"),
             configurations=parts.get("configurations"),
@@ -353,8 +387,9 @@ class _ExportJob:
         )
 
 
-class Export(BackgroundIterator[ExportRecord]):
-    """Async iterator of :class:`ExportRecord`; see :meth:`Session.export_workflow_sessions`.
+class Export(BackgroundIterator[RecordT]):
+    """Async iterator of :class:`ExportRecord` (:class:`RawExportRecord` with ``raw=True``); see
+    :meth:`Session.export_workflow_sessions`.
 
     Runs once. Close it (``async with`` or ``aclose()``) when leaving early: that cancels every
     in-flight request at once; an export dropped without closing is cancelled when it is
@@ -444,7 +479,7 @@ class Export(BackgroundIterator[ExportRecord]):
         """Cancel the listing and every per-session request in flight."""
         await super().aclose()
 
-    async def __anext__(self) -> ExportRecord:
+    async def __anext__(self) -> RecordT:
         record = await self._receive()
         if record.error is None:
             self.sessions_done += 1

@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from urllib.parse import quote, urlencode
 
 import anyio
@@ -31,7 +31,13 @@ from ._decode import decode_page
 from ._engine import Engine
 from ._errors import SessionClosedError, WrongEventLoopError
 from ._events import EventHook, check_hook
-from ._export import DEFAULT_MAX_ANALYSES_PER_SESSION, Export, OnError
+from ._export import (
+    DEFAULT_MAX_ANALYSES_PER_SESSION,
+    Export,
+    ExportRecord,
+    OnError,
+    RawExportRecord,
+)
 from ._http import Requester, check_page_shape, decode_json
 from ._limits import RateGate, TokenBucket
 from ._operations import Operations
@@ -416,6 +422,60 @@ class Session(Operations):
 
     # -- fan-out ------------------------------------------------------------------------------
 
+    @overload
+    def export_workflow_sessions(
+        self,
+        project_id: str,
+        analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None = ...,
+        include: Collection[str] = ...,
+        concurrency: int | None = ...,
+        ordered: bool = ...,
+        *,
+        page_size: int | str | None = ...,
+        retry: RetryPolicy | None = ...,
+        raw: Literal[False] = ...,
+        skip: Iterable[str | UUID] | None = ...,
+        on_error: OnError = ...,
+        max_analyses_per_session: int = ...,
+        _select: Callable[[Any], bool] | None = ...,
+    ) -> Export[ExportRecord]: ...
+
+    @overload
+    def export_workflow_sessions(
+        self,
+        project_id: str,
+        analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None = ...,
+        include: Collection[str] = ...,
+        concurrency: int | None = ...,
+        ordered: bool = ...,
+        *,
+        page_size: int | str | None = ...,
+        retry: RetryPolicy | None = ...,
+        raw: Literal[True],
+        skip: Iterable[str | UUID] | None = ...,
+        on_error: OnError = ...,
+        max_analyses_per_session: int = ...,
+        _select: Callable[[Any], bool] | None = ...,
+    ) -> Export[RawExportRecord]: ...
+
+    @overload
+    def export_workflow_sessions(
+        self,
+        project_id: str,
+        analysis_query_parameters: AnalysisQueryParameters | Mapping[str, Any] | None = ...,
+        include: Collection[str] = ...,
+        concurrency: int | None = ...,
+        ordered: bool = ...,
+        *,
+        page_size: int | str | None = ...,
+        retry: RetryPolicy | None = ...,
+        raw: bool = ...,
+        skip: Iterable[str | UUID] | None = ...,
+        on_error: OnError = ...,
+        max_analyses_per_session: int = ...,
+        _select: Callable[[Any], bool] | None = ...,
+    ) -> Export[Any]: ...
+
     def export_workflow_sessions(
         self,
         project_id: str,
@@ -431,7 +491,7 @@ class Session(Operations):
         on_error: OnError = "raise",
         max_analyses_per_session: int = DEFAULT_MAX_ANALYSES_PER_SESSION,
         _select: Callable[[Any], bool] | None = None,
-    ) -> Export:
+    ) -> Export[Any]:
         """Stream one :class:`ExportRecord` per workflow session (V4), with its inputs,
         configurations and every orchestrated analysis, fetched concurrently.
 

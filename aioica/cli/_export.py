@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from .._export import ExportRecord
+from .._export import RawExportRecord
 from .._paging import page_items
 from .._resume import ExportFileError, prepare_resume
 from .._session import Session
@@ -40,7 +40,7 @@ async def export_into(
     concurrency: int | None,
     aqp: AnalysisQueryParameters | None,
     skip: Collection[str] = (),
-    on_failure: Callable[[ExportRecord], str] | None = None,
+    on_failure: Callable[[RawExportRecord], str] | None = None,
 ) -> Exported:
     """Run the export and write each good record. With ``on_failure``, a failed session is
     not written and does not end the export: the line ``on_failure`` makes of it goes to
@@ -82,7 +82,7 @@ async def export_into(
     return done
 
 
-def _failed_id(record: ExportRecord) -> str | None:
+def _failed_id(record: RawExportRecord) -> str | None:
     ws: Any = record.workflow_session
     sid = ws.get("id") if isinstance(ws, dict) else None
     # An id the server sent is printed only when it is plain text (an unusable one is quoted
@@ -117,7 +117,7 @@ async def cmd_export(rt: Runtime) -> int:
                 )
             )
 
-    def report(record: ExportRecord) -> str:
+    def report(record: RawExportRecord) -> str:
         sid = _failed_id(record)
         assert record.error is not None
         _, message = classify(record.error, rt.base_url)

@@ -89,6 +89,8 @@ async def test_export_ordered_keeps_listing_order_and_raw_records() -> None:
             r async for r in ica.export_workflow_sessions(P, ordered=True, page_size=9, raw=True)
         ]
     assert [r.workflow_session["id"] for r in records] == fake.dataset.session_ids(P)
+    assert all(type(r) is aioica.RawExportRecord for r in records)
+    assert all(isinstance(a, dict) for r in records for a in r.analyses or ())
     line = records[0].to_dict()
     assert set(line) == {"workflowSession", "inputs", "configurations", "analyses"}
     assert line["workflowSession"]["id"] == fake.dataset.session_ids(P)[0]

@@ -59,6 +59,18 @@ async def dicts_with_raw(ica: aioica.Session) -> None:
     assert_type(await ica.get_workflow_session_configurations("p", "s", raw=True), dict[str, Any])
 
 
+async def exports(ica: aioica.Session, raw: bool) -> None:
+    assert_type(ica.export_workflow_sessions("p"), aioica.Export[aioica.ExportRecord])
+    async for record in ica.export_workflow_sessions("p"):
+        assert_type(record.workflow_session, WorkflowSessionV4)
+    raw_export = ica.export_workflow_sessions("p", raw=True)
+    assert_type(raw_export, aioica.Export[aioica.RawExportRecord])
+    async for raw_record in raw_export:
+        assert_type(raw_record.workflow_session, dict[str, Any])
+        assert_type(raw_record.analyses, list[dict[str, Any]] | None)
+    assert_type(ica.export_workflow_sessions("p", raw=raw), aioica.Export[Any])
+
+
 async def libica_keywords(ica: aioica.Session) -> None:
     info = await ica.get_workflow_sessions_with_http_info("p", userreference="x", page_size=10)
     assert_type(info, aioica.ApiResponse[WorkflowSessionPagedListV3])
