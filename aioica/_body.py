@@ -27,6 +27,7 @@ from typing import Protocol
 import httpx
 
 from ._errors import InvalidResponseError
+from ._fastpath import _TimedStream
 
 __all__ = ["DECODE_STEP", "SUPPORTED_ENCODINGS", "read_capped"]
 
@@ -39,12 +40,6 @@ SUPPORTED_ENCODINGS = frozenset({"identity", "gzip", "x-gzip", "deflate"})
 
 class _Decoder(Protocol):
     def decode(self, data: bytes) -> Iterator[bytes]: ...
-
-
-class _Identity:
-    def decode(self, data: bytes) -> Iterator[bytes]:
-        if data:
-            yield data
 
 
 class _Inflate:
@@ -75,27 +70,77 @@ class _Inflate:
                 return
 
 
-def _decoder(response: httpx.Response, where: str) -> _Decoder:
-    header = response.headers.get("content-encoding", "")
+def _decoder(response: httpx.Response) -> _Decoder | None:
+    """The body's decoder; ``None`` for an unencoded body (its bytes are kept as they are)."""
+    header = response.headers.get("content-encoding")
+    if not header:
+        return None
     codings = [c.strip().lower() for c in header.split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
     if not codings:
-        return _Identity()
+        return None
     if len(codings) > 1:
         # Each extra layer multiplies what one step could expand to; nobody asked for it.
-        raise _refused(response, where, f"stacked Content-Encoding {header[:40]!r}")
+        raise _refused(response, f"stacked Content-Encoding {header[:40]!r}")
     coding = codings[0]
     if coding in ("gzip", "x-gzip"):
         return _Inflate(zlib.MAX_WBITS | 16)
     if coding == "deflate":
         return _Inflate(zlib.MAX_WBITS, sniff_raw=True)
-    raise _refused(response, where, f"Content-Encoding {coding[:20]!r} (aioica asks for gzip only)")
+    raise _refused(response, f"Content-Encoding {coding[:20]!r} (aioica asks for gzip only)")
 
 
-def _refused(response: httpx.Response, where: str, what: str) -> InvalidResponseError:
+def _where(response: httpx.Response) -> str:
+    request = response.request
+    return f"{request.method} {request.url.path}"
+
+
+def _refused(response: httpx.Response, what: str) -> InvalidResponseError:
     return InvalidResponseError(
-        f"{where}: refusing {what}", request=response.request, response=response
+        f"{_where(response)}: refusing {what}", request=response.request, response=response
     )
+
+
+def _invalid(response: httpx.Response) -> InvalidResponseError:
+    return InvalidResponseError(
+        f"{_where(response)}: the body is not valid "
+        f"{response.headers.get('content-encoding', '')[:20]}",
+        request=response.request,
+        response=response,
+    )
+
+
+def _read_body(response: httpx.Response) -> bytes | None:
+    """The whole raw body when the transport already read it into one ``httpx.ByteStream``.
+
+    internals: ``ByteStream._stream`` (the bytes) and ``_TimedStream._stream`` (the fast send
+    path's wrapper); anything else is read through ``aiter_raw``.
+    """
+    stream = response.stream
+    if type(stream) is _TimedStream:
+        stream = stream._stream
+    if type(stream) is not httpx.ByteStream:
+        return None
+    body = getattr(stream, "_stream", None)
+    if type(body) is not bytes or response.is_stream_consumed or response.is_closed:
+        return None
+    # What aiter_raw would have recorded.
+    response.is_stream_consumed = True
+    response._num_bytes_downloaded = len(body)
+    return body
+
+
+def _decode_whole(decoder: _Decoder, body: bytes, limit: int) -> bytes | None:
+    """``body`` decoded, or ``None`` once the decoded size passes ``limit``."""
+    pieces = []
+    size = 0
+    for piece in decoder.decode(body):
+        size += len(piece)
+        if size > limit:
+            return None
+        pieces.append(piece)
+    # A page rarely passes one step: then its bytes are kept as zlib made them, uncopied.
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 async def read_capped(response: httpx.Response, limit: int) -> bool:
@@ -108,9 +153,23 @@ async def read_capped(response: httpx.Response, limit: int) -> bool:
     if hasattr(response, "_content"):
         # Built in process with ``content=`` (a mock transport): already read and decoded.
         return len(response.content) <= limit
-    request = response.request
-    where = f"{request.method} {request.url.path}"
-    decoder = _decoder(response, where)
+    decoder = _decoder(response)
+    whole = _read_body(response)
+    if whole is not None:
+        # Read by the transport already (a small body): one chunk, decoded here directly.
+        content: bytes | None = None
+        if len(whole) <= limit:
+            try:
+                content = whole if decoder is None else _decode_whole(decoder, whole, limit)
+            except zlib.error:
+                await response.aclose()
+                raise _invalid(response) from None
+        # Closing an in-memory body waits on nothing (the transport gave its connection back).
+        await response.aclose()
+        if content is None:
+            return False
+        response._content = content
+        return True
     kept = io.BytesIO()  # getvalue() hands its buffer over without a copy
     raw_size = 0
     body = response.aiter_raw()
@@ -119,7 +178,8 @@ async def read_capped(response: httpx.Response, limit: int) -> bool:
             raw_size += len(chunk)
             if raw_size > limit:
                 break
-            for piece in decoder.decode(chunk):
+            pieces = (chunk,) if decoder is None else decoder.decode(chunk)
+            for piece in pieces:
                 if kept.tell() + len(piece) > limit:
                     break
                 kept.write(piece)
@@ -131,11 +191,7 @@ async def read_capped(response: httpx.Response, limit: int) -> bool:
             return True
     except zlib.error:
         await _abandon(response, body)
-        raise InvalidResponseError(
-            f"{where}: the body is not valid {response.headers.get('content-encoding', '')[:20]}",
-            request=request,
-            response=response,
-        ) from None
+        raise _invalid(response) from None
     await _abandon(response, body)
     return False
 
