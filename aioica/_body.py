@@ -14,7 +14,9 @@ whenever those codecs are importable, asked for or not. aioica therefore reads t
   cannot run forever either.
 
 Peak memory for one body is about ``limit`` (the decoded bytes kept) plus one network chunk plus
-one step.
+one step. A body the transport already read into memory (one ``httpx.ByteStream``, as aioica's
+transports hand over small bodies) is decoded from its bytes directly, under the same rules,
+without a trip through httpx's stream iterators.
 """
 
 from __future__ import annotations

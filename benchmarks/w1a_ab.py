@@ -4,9 +4,10 @@
 
 On a busy machine, figures of separate processes move by more than these changes are worth;
 here every configuration runs in turn in the same process against the same fake ICA (its own
-process), round after round, and the median client CPU of each is compared, with the median p99
-and maximum lag of a 1 ms heartbeat task in the same loop. Configurations (each switch puts
-back what the code did before the change, by replacing one function):
+process), round after round in a shuffled order, and each is compared with ``before`` by the
+median of its per-round CPU ratios, with the median p99 and maximum lag of a 1 ms heartbeat task
+in the same loop. Configurations (each switch puts back what the code did before the change, by
+replacing one function):
 
 - ``0.1 send``: requests through ``httpx.AsyncClient.send`` as 0.1.0 did, with the other two
   switches off too.
@@ -24,6 +25,7 @@ the cheaper close of an in-memory body are in every configuration: they have no 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import time
@@ -58,10 +60,12 @@ def _switch(sequential: bool, direct: bool) -> None:
 
 
 async def export(
-    url: str, fast: bool, sequential: bool, direct: bool, raw: bool
-) -> tuple[float, dict[str, float]]:
+    url: str, fast: bool, sequential: bool, direct: bool, raw: bool, transport: str = "auto"
+) -> tuple[float, float, dict[str, float]]:
     _switch(sequential, direct)
-    async with aioica.Session(auth=aioica.ApiKeyAuth(API_KEY), base_url=url) as ica:
+    async with aioica.Session(
+        auth=aioica.ApiKeyAuth(API_KEY), base_url=url, transport=transport
+    ) as ica:
         requester = ica._requester
         assert requester is not None
         requester._send._enabled = fast
@@ -70,13 +74,13 @@ async def export(
         beat = Heartbeat()
         async with anyio.create_task_group() as tg:
             tg.start_soon(beat.run)
-            cpu0 = time.process_time()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
             async with it:
                 async for _ in it:
                     pass
-            cpu = time.process_time() - cpu0
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             beat.running = False
-        return cpu, beat.summary()
+        return cpu, wall, beat.summary()
 
 
 def main() -> None:
@@ -84,31 +88,49 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--raw", action="store_true")
+    parser.add_argument("--trio", action="store_true", help="trio and the pooled httpx transport")
     args = parser.parse_args()
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    walls: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    backend, transport = ("trio", "httpx") if args.trio else ("asyncio", "auto")
     lag: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
     with fake_server(sessions=args.sessions, analyses=3, latency_ms=20) as url:
-        anyio.run(export, url, True, True, True, args.raw)  # warm-up
+        anyio.run(export, url, True, True, True, args.raw, transport, backend=backend)  # warm-up
+        order = list(CONFIGS)
+        shuffle = random.Random(15).shuffle
         for _ in range(args.rounds):
-            for name, config in CONFIGS.items():
-                used, beat = anyio.run(lambda c=config: export(url, raw=args.raw, **c))
+            shuffle(order)  # no configuration always runs first (or last) in a round
+            for name in order:
+                config = CONFIGS[name]
+                used, wall, beat = anyio.run(
+                    lambda c=config: export(url, raw=args.raw, transport=transport, **c),
+                    backend=backend,
+                )
                 cpu[name].append(used)
+                walls[name].append(wall)
                 lag[name].append(beat)
-    base = statistics.median(cpu["before"])
+    base, base_wall = cpu["before"], walls["before"]
     requests = args.sessions * 3 + -(-args.sessions // 100)
     print(
-        f"W1a export, {args.sessions} sessions, {'raw' if args.raw else 'models'}, median of "
-        f"{args.rounds} rounds"
+        f"W1a export, {args.sessions} sessions, {'raw' if args.raw else 'models'}, {backend}, "
+        f"median of {args.rounds} rounds"
     )
-    print("| configuration | CPU s (median) | CPU/req ms | vs before | hb p99 / max ms |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| configuration | CPU s (median) | CPU/req ms | CPU vs before | wall vs before "
+        "| hb p99 / max ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for name, values in cpu.items():
         med = statistics.median(values)
+        # The median of the per-round ratios: a round's configurations ran minutes apart at
+        # most, so a busy spell of the machine moves them together.
+        ratio = statistics.median(v / b for v, b in zip(values, base, strict=True))
+        wall_ratio = statistics.median(v / b for v, b in zip(walls[name], base_wall, strict=True))
         p99 = statistics.median(b["hb_p99_ms"] for b in lag[name])
         top = statistics.median(b["hb_max_ms"] for b in lag[name])
         print(
-            f"| {name} | {med:.3f} | {med / requests * 1000:.3f} | {med / base:.2f}x | "
-            f"{p99:.1f} / {top:.1f} |"
+            f"| {name} | {med:.3f} | {med / requests * 1000:.3f} | {ratio:.2f}x | "
+            f"{wall_ratio:.2f}x | {p99:.1f} / {top:.1f} |"
         )
 
 
