@@ -231,14 +231,22 @@ class Requester:
         policy: RetryPolicy,
         call: int,
     ) -> httpx.Response:
-        # The session-wide 429 pause: waited for only as long as this call's policy allows.
-        deadline = anyio.current_time() + policy.max_pause_wait
-        await self.gate.wait(deadline)
+        # The session-wide 429 pause: waited for only as long as this call's policy allows,
+        # counted from when the call first finds the gate closed (the clock is not read at all
+        # while no 429 has ever closed it, i.e. on almost every request).
+        gate = self.gate
+        deadline = math.inf
+        if gate.paused_until:
+            deadline = anyio.current_time() + policy.max_pause_wait
+            await gate.wait(deadline)
         if self.bucket is not None:
             await self.bucket.acquire()
         async with self.limiter:
             # A 429 may have arrived while this request queued for a slot.
-            await self.gate.wait(deadline)
+            if gate.paused_until:
+                if deadline == math.inf:
+                    deadline = anyio.current_time() + policy.max_pause_wait
+                await gate.wait(deadline)
             hook = self.on_event
             if hook is None:
                 return await self._exchange(method, url, body, attempt)
@@ -374,9 +382,11 @@ class Requester:
                 await self._read_capped(response)
             finally:
                 # Shielded: after the deadline the connection must still be given back (or
-                # closed), and closing never waits on the server for long.
-                with anyio.move_on_after(_CLOSE_GRACE, shield=True):
-                    await response.aclose()
+                # closed), and closing never waits on the server for long. A body read in full
+                # from memory is closed already (read_capped), with nothing left to wait for.
+                if not response.is_closed:
+                    with anyio.move_on_after(_CLOSE_GRACE, shield=True):
+                        await response.aclose()
             status = response.status_code
             return response
         except (httpx.TransportError, httpx.DecodingError) as exc:
@@ -399,15 +409,16 @@ class Requester:
 
     async def _read_capped(self, response: httpx.Response) -> None:
         limit = self.max_response_bytes
-        where = f"{response.request.method} {response.request.url.path}"
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
+            where = f"{response.request.method} {response.request.url.path}"
             raise InvalidResponseError(
                 f"{where}: response of {int(declared)} bytes exceeds max_response_bytes={limit}",
                 request=response.request,
                 response=response,
             )
         if not await read_capped(response, limit):
+            where = f"{response.request.method} {response.request.url.path}"
             raise InvalidResponseError(
                 f"{where}: response body exceeds max_response_bytes={limit}",
                 request=response.request,

@@ -47,8 +47,11 @@ class RateGate:
         """Sleep until the gate is open (rechecking: another 429 may extend the pause).
 
         Raises :class:`PauseRefused` at once, without sleeping, when the pause lasts beyond
-        ``deadline`` (an ``anyio.current_time()`` value).
+        ``deadline`` (an ``anyio.current_time()`` value). Not a checkpoint when the gate is
+        open: it then returns at once, and without reading the clock if it was never closed.
         """
+        if not self._until:
+            return
         while True:
             now = anyio.current_time()
             delay = self._until - now

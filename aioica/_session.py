@@ -497,7 +497,9 @@ class Session(Operations):
 
         Per-session requests start as soon as each session arrives from the listing. At most
         ``concurrency`` sessions (default: the session's ``max_concurrency``) are in progress,
-        and every request also counts against ``max_concurrency``. ``ordered=True`` keeps the
+        and every request also counts against ``max_concurrency``. With ``concurrency`` at
+        least ``max_concurrency`` a session's parts are fetched one after another (the limit is
+        full anyway); with a smaller ``concurrency``, at the same time. ``ordered=True`` keeps the
         listing order (a bounded reorder window); otherwise records come as they complete.
 
         ``skip``: workflow session ids to leave out (no record, no request for them; UUIDs

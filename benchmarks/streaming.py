@@ -92,8 +92,12 @@ async def aioica_export(
     raw: bool = False,
     transport: str = "auto",
     profile: str | None = None,
-    export_variant: str | None = None,
+    concurrent_parts: bool = False,
 ) -> dict[str, Any]:
+    if concurrent_parts:
+        from aioica._export import _ExportJob
+
+        _ExportJob._sequential_parts = lambda self: False  # type: ignore[method-assign]
     async with aioica.Session(
         auth=aioica.ApiKeyAuth(API_KEY),
         base_url=url,
@@ -122,20 +126,6 @@ async def aioica_export(
         async with anyio.create_task_group() as tg:
             tg.start_soon(beat.run)
             export = ica.export_workflow_sessions(PROJECT, page_size=page_size, raw=raw)
-            if export_variant == "sequential":
-                from benchmarks._export_variant import SequentialPartsExport
-
-                export = SequentialPartsExport(
-                    ica,
-                    PROJECT,
-                    analysis_query_parameters=None,
-                    include=("inputs", "configurations", "analyses"),
-                    concurrency=None,
-                    ordered=False,
-                    page_size=page_size,
-                    retry=None,
-                    raw=raw,
-                )
             async with export:
                 async for record in export:
                     sessions += 1
@@ -148,8 +138,8 @@ async def aioica_export(
             profiler.dump_stats(profile)
         backend = current_backend()
         mode = "raw" if raw else "models"
-        if export_variant:
-            mode += f", {export_variant} parts"
+        if concurrent_parts:
+            mode += ", concurrent parts"
         return {
             "client": f"aioica export, {mode} ({ica.transport_name}, {backend})",
             "sessions": sessions,
@@ -407,7 +397,7 @@ def child(workload: str, url: str, opts: dict[str, Any]) -> dict[str, Any]:
                 raw=opts.get("raw", False),
                 transport=opts.get("transport", "auto"),
                 profile=opts.get("profile"),
-                export_variant=opts.get("export_variant"),
+                concurrent_parts=opts.get("concurrent_parts", False),
             ),
             backend=opts.get("backend", "asyncio"),
         )
@@ -456,8 +446,8 @@ W1_VARIANTS: dict[str, dict[str, Any]] = {
     "models": {},
     "raw": {"raw": True},
     "trio": {"backend": "trio", "transport": "httpx"},
-    # A change to aioica/_export.py measured before it is made (benchmarks/_export_variant.py).
-    "sequential": {"export_variant": "sequential"},
+    # The export as before issue #15's follow-ups: a session's parts in a task group of their own.
+    "concurrent": {"concurrent_parts": True},
 }
 
 

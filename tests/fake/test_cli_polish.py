@@ -8,7 +8,6 @@ import json
 import re
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +19,13 @@ from aioica.cli._runtime import Runtime
 from aioica.models import StatusV3, StatusV4
 from aioica.testing import Dataset, FakeICA, serve_in_thread
 from tests.support.net import free_port
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.tcp
 
 PROJECT = "demo-project"
 SESSIONS = 40
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 @pytest.fixture(scope="module")
