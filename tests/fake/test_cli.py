@@ -4,19 +4,18 @@ ICA served on loopback TCP."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aioica.cli import EXIT_CODES_HELP, _short, build_parser, classify, main
+from aioica.cli import EXIT_CODES_HELP, _short, build_parser, classify
 from aioica.testing import Dataset, FakeICA, Faults, serve_in_thread
+from tests.support.cli import clear_env, jsonl, run, subprocess_env, use_fake, wait_for
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.tcp
@@ -24,13 +23,6 @@ pytestmark = pytest.mark.tcp
 PROJECT = "demo-project"
 SESSIONS = 60
 SECRET = "sekrit-0123456789-do-not-print"
-ICAV2 = (
-    "ICAV2_X_API_KEY",
-    "ICAV2_ACCESS_TOKEN",
-    "ICAV2_BASE_URL",
-    "ICAV2_SERVER_URL",
-    "ICAV2_PROJECT_ID",
-)
 
 
 @pytest.fixture(scope="module")
@@ -46,26 +38,12 @@ def url(fake: FakeICA) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ICAV2:
-        monkeypatch.delenv(name, raising=False)
+    clear_env(monkeypatch)
 
 
 @pytest.fixture
 def creds(monkeypatch: pytest.MonkeyPatch, fake: FakeICA, url: str) -> None:
-    """The environment a user of the fake would set (what `aioica fake-server` prints)."""
-    monkeypatch.setenv("ICAV2_BASE_URL", url)
-    monkeypatch.setenv("ICAV2_X_API_KEY", fake.api_key)
-    monkeypatch.setenv("ICAV2_PROJECT_ID", PROJECT)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def jsonl(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines()]
+    use_fake(monkeypatch, url, fake.api_key, PROJECT)
 
 
 def assert_one_line_error(err: str) -> None:
@@ -78,12 +56,6 @@ def assert_one_line_error(err: str) -> None:
 def assert_fits(text: str, width: int = 80) -> None:
     for line in text.splitlines():
         assert len(line) <= width, line
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ICAV2_")}
-    env.update(extra)
-    return env
 
 
 # -- help, version, parsing -----------------------------------------------------------------
@@ -713,14 +685,6 @@ def slow_url() -> Iterator[tuple[str, str]]:
     fake = FakeICA(Dataset(seed=1, sessions=3000, analyses=3), faults=Faults(latency_ms=30))
     with serve_in_thread(fake) as base:
         yield base, fake.api_key
-
-
-def wait_for(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX")

@@ -18,6 +18,7 @@ from aioica.cli._codes import exit_codes_markdown
 from aioica.cli._runtime import Runtime
 from aioica.models import StatusV3, StatusV4
 from aioica.testing import Dataset, FakeICA, serve_in_thread
+from tests.support.cli import clear_env, run, use_fake
 from tests.support.net import free_port
 from tests.support.paths import ROOT
 
@@ -39,29 +40,14 @@ def url(fake: FakeICA) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "ICAV2_X_API_KEY",
-        "ICAV2_ACCESS_TOKEN",
-        "ICAV2_BASE_URL",
-        "ICAV2_SERVER_URL",
-        "ICAV2_PROJECT_ID",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def creds(monkeypatch: pytest.MonkeyPatch, fake: FakeICA, url: str) -> None:
-    monkeypatch.setenv("ICAV2_BASE_URL", url)
-    monkeypatch.setenv("ICAV2_X_API_KEY", fake.api_key)
-    monkeypatch.setenv("ICAV2_PROJECT_ID", PROJECT)
+    use_fake(monkeypatch, url, fake.api_key, PROJECT)
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_env(monkeypatch)
 
 
 def error_line(err: str) -> str:

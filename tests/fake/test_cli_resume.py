@@ -17,6 +17,7 @@ import pytest
 
 from aioica.cli import main
 from aioica.testing import Dataset, FakeICA, FakeServer, serve_in_thread
+from tests.support.cli import run
 
 pytestmark = pytest.mark.tcp
 
@@ -67,12 +68,6 @@ def reference(fake: FakeICA, url: str, tmp_path_factory: pytest.TempPathFactory)
     by_id = {json.loads(line)["workflowSession"]["id"]: line for line in lines}
     assert len(by_id) == len(lines) == SESSIONS
     return by_id
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def by_id(path: Path) -> dict[str, str]:

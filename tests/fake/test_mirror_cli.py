@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from aioica._mirror import TERMINAL
 from aioica.cli import main
 from aioica.testing import Dataset, FakeICA, serve_in_thread
+from tests.support.cli import use_fake, wait_for
 from tests.support.mirror import P, expected, integrity, mirrored, table_dump
 
 pytestmark = pytest.mark.tcp
@@ -36,11 +36,7 @@ def url(fake: FakeICA) -> Iterator[str]:
 
 @pytest.fixture
 def creds(monkeypatch: pytest.MonkeyPatch, fake: FakeICA, url: str) -> None:
-    for name in ("ICAV2_ACCESS_TOKEN", "ICAV2_SERVER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ICAV2_BASE_URL", url)
-    monkeypatch.setenv("ICAV2_X_API_KEY", fake.api_key)
-    monkeypatch.setenv("ICAV2_PROJECT_ID", P)
+    use_fake(monkeypatch, url, fake.api_key, P)
 
 
 def sync(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -116,14 +112,6 @@ def test_a_mirror_of_another_project_is_refused(
     code, err = sync(capsys, db, "another-project")
     assert code == 3
     assert err.strip() == f"aioica: error: {db} mirrors project {P}, not another-project"
-
-
-def wait_for(predicate: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.01)
 
 
 def count_rows(db: Path, sql: str) -> int:

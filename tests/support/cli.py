@@ -1,0 +1,64 @@
+"""Driving the ``aioica`` command line from tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from aioica.cli import main
+
+#: Every variable the command line reads its credentials and defaults from.
+ICAV2 = (
+    "ICAV2_X_API_KEY",
+    "ICAV2_ACCESS_TOKEN",
+    "ICAV2_BASE_URL",
+    "ICAV2_SERVER_URL",
+    "ICAV2_PROJECT_ID",
+)
+
+
+def clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``ICAV2_*`` variable from the machine running the tests."""
+    for name in ICAV2:
+        monkeypatch.delenv(name, raising=False)
+
+
+def use_fake(monkeypatch: pytest.MonkeyPatch, url: str, api_key: str, project: str) -> None:
+    """The environment a user of the fake would set (what ``aioica fake-server`` prints)."""
+    clear_env(monkeypatch)
+    monkeypatch.setenv("ICAV2_BASE_URL", url)
+    monkeypatch.setenv("ICAV2_X_API_KEY", api_key)
+    monkeypatch.setenv("ICAV2_PROJECT_ID", project)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``aioica ARGV`` in process: exit code, stdout, stderr."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def jsonl(text: str) -> list[dict[str, Any]]:
+    """The objects of a JSON Lines text."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """This process's environment without ``ICAV2_*``, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICAV2_")}
+    env.update(extra)
+    return env
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> None:
+    """Poll ``predicate`` (something another process does) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
