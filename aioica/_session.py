@@ -103,7 +103,10 @@ class Session(Operations):
         follow_redirects: follow 3xx answers; credentials never follow a hop to another origin.
         allow_insecure_http: allow plain ``http`` to a non-loopback host.
         verify: TLS verification (``True``, a CA bundle path or an ``ssl.SSLContext``).
-        trust_env: honour proxy and CA settings from the environment, as httpx does.
+        trust_env: honour CA settings from the environment (``SSL_CERT_FILE``,
+            ``SSL_CERT_DIR``). Proxy variables (``HTTPS_PROXY``...) are not applied to the
+            session's own transports; to go through a proxy, pass ``http_client=
+            httpx.AsyncClient(proxy=...)`` (or one with ``trust_env=True`` and no transport).
         max_response_bytes: refuse bodies larger than this, decoded or on the wire (default
             32 MiB, about eight times a full page of 1,000 analyses). Bodies are decompressed
             step by step (gzip and deflate; other codings are refused), so a compression bomb

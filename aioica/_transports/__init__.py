@@ -84,8 +84,9 @@ def build_transport(
     asyncio, else ``"httpx-pools"``. Called outside an event loop, ``"auto"`` returns a transport
     that decides on its first request (name ``"auto"``). ``"aiohttp"`` requires aiohttp;
     ``"httpx"`` always gives the pooled httpx transport. ``max_connections`` bounds the total
-    number of connections. Proxies from the environment are applied by ``httpx.AsyncClient``
-    (``trust_env``), which mounts its own proxy transports in front of this one.
+    number of connections. ``trust_env`` applies to CA settings only: an ``httpx.AsyncClient``
+    given an explicit transport does not mount proxies from the environment, so a session's own
+    client never uses them (a caller's ``http_client`` can).
     """
     if max_connections < 1:
         raise ValueError(f"max_connections must be at least 1, got {max_connections}")
