@@ -21,7 +21,16 @@ from typing import Any
 
 import attrs
 
-__all__ = ["SCHEMA_VERSION", "TERMINAL", "Outcome", "SessionState", "Store", "dumps", "utc_now"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "TERMINAL",
+    "Outcome",
+    "SessionState",
+    "Store",
+    "dumps",
+    "outcome",
+    "utc_now",
+]
 
 SCHEMA_VERSION = 1
 
@@ -129,17 +138,59 @@ class SessionState:
 
 @attrs.frozen
 class Outcome:
-    """One session for the writer: its listing item and either its details or an error."""
+    """One session for the writer: its rows, built and JSON-encoded by :func:`outcome`."""
 
-    listing: Mapping[str, Any]
-    listing_json: str
+    #: The listing columns of ``workflow_sessions`` (id to end_date).
+    session: tuple[Any, ...]
     listing_hash: str
-    inputs: Sequence[Mapping[str, Any]] = ()
-    configurations: Sequence[Mapping[str, Any]] = ()
-    analyses: Sequence[Mapping[str, Any]] = ()
+    inputs: list[tuple[Any, ...]] = attrs.Factory(list)
+    configurations: list[tuple[Any, ...]] = attrs.Factory(list)
+    analyses: list[tuple[Any, ...]] = attrs.Factory(list)
     error: str | None = None
     # Not in the mirror before this run: no old details to delete.
     new: bool = False
+
+
+def outcome(
+    listing: Mapping[str, Any],
+    listing_json: str,
+    listing_hash: str,
+    *,
+    inputs: Sequence[Mapping[str, Any]] = (),
+    configurations: Sequence[Mapping[str, Any]] = (),
+    analyses: Sequence[Mapping[str, Any]] = (),
+    error: str | None = None,
+    new: bool = False,
+) -> Outcome:
+    """One session's rows (details ignored with ``error``: the old ones stay).
+
+    Built on the event loop as each session arrives, not in the writer thread: encoding holds
+    the GIL, and a thread that holds it for a whole batch stalls every socket call of the
+    fan-out (each waits out the interpreter's switch interval).
+    """
+    sid = listing["id"]
+    get = listing.get
+    workflow = get("workflow")
+    session = (
+        sid,
+        _text(get("status")),
+        listing_json,
+        _text(get("userReference")),
+        _text(workflow.get("code")) if isinstance(workflow, dict) else None,
+        _text(get("timeCreated")),
+        _text(get("startDate")),
+        _text(get("endDate")),
+    )
+    if error is not None:
+        return Outcome(session, listing_hash, error=error, new=new)
+    return Outcome(
+        session,
+        listing_hash,
+        [(sid, i, _text(item.get("code")), dumps(item)) for i, item in enumerate(inputs)],
+        [(sid, i, _text(item.get("name")), dumps(item)) for i, item in enumerate(configurations)],
+        [a for item in analyses if (a := _analysis_row(sid, item)) is not None],
+        new=new,
+    )
 
 
 class Store:
@@ -255,36 +306,16 @@ class Store:
         configurations: list[tuple[Any, ...]] = []
         analyses: list[tuple[Any, ...]] = []
         for o in batch:
-            sid = o.listing["id"]
-            get = o.listing.get
-            workflow = get("workflow")
-            row = (
-                sid,
-                _text(get("status")),
-                o.listing_json,
-                _text(get("userReference")),
-                _text(workflow.get("code")) if isinstance(workflow, dict) else None,
-                _text(get("timeCreated")),
-                _text(get("startDate")),
-                _text(get("endDate")),
-                now,
-                run_id,
-            )
             if o.error is not None:
                 # Old details stay; sync_error makes the next run fetch it again.
-                sessions.append((*row, o.error, o.listing_hash, None))
+                sessions.append((*o.session, now, run_id, o.error, o.listing_hash, None))
                 continue
-            sessions.append((*row, None, o.listing_hash, now))
+            sessions.append((*o.session, now, run_id, None, o.listing_hash, now))
             if not o.new:
-                stale.append((sid,))
-            inputs += [
-                (sid, i, _text(item.get("code")), dumps(item)) for i, item in enumerate(o.inputs)
-            ]
-            configurations += [
-                (sid, i, _text(item.get("name")), dumps(item))
-                for i, item in enumerate(o.configurations)
-            ]
-            analyses += [a for item in o.analyses if (a := _analysis_row(sid, item)) is not None]
+                stale.append((o.session[0],))
+            inputs += o.inputs
+            configurations += o.configurations
+            analyses += o.analyses
         db = self._db
         with self._transaction():
             db.executemany(_UPSERT, sessions)

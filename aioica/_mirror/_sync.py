@@ -19,7 +19,7 @@ from .._engine import Engine
 from .._errors import ICAError, InvalidParameterError
 from .._export import PARTS, Export
 from ._report import MirrorError, SyncFailure, SyncReport
-from ._store import TERMINAL, Outcome, SessionState, Store, dumps
+from ._store import TERMINAL, SessionState, Store, dumps, outcome
 from ._writer import StoreThread, writer
 
 if TYPE_CHECKING:
@@ -150,9 +150,9 @@ async def sync_workflow_sessions(
                 if record.error is not None:
                     kind = "failed"
                     failures.append(SyncFailure(sid, record.error))
-                    item = Outcome(ws, text, digest, error=_describe(record.error))
+                    item = outcome(ws, text, digest, error=_describe(record.error))
                 else:
-                    item = Outcome(
+                    item = outcome(
                         ws,
                         text,
                         digest,
