@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from ..models import StatusV4
+
 __all__ = [
     "SCHEMA_VERSION",
     "TERMINAL",
@@ -36,7 +38,7 @@ SCHEMA_VERSION = 1
 
 #: Workflow session statuses that never change again; anything else (unknown values
 #: included) may, so such sessions are fetched again on every run.
-TERMINAL = frozenset({"SUCCEEDED", "FAILED_FINAL", "ABORTED"})
+TERMINAL = frozenset(s.value for s in StatusV4 if s.terminal)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
