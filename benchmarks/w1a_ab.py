@@ -90,7 +90,7 @@ def main() -> None:
     backend, transport = ("trio", "httpx") if args.trio else ("asyncio", "auto")
     lag: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
     with fake_server(sessions=args.sessions, analyses=3, latency_ms=20) as url:
-        anyio.run(export, url, True, True, True, args.raw, transport, backend=backend)  # warm-up
+        anyio.run(export, url, True, True, args.raw, transport, backend=backend)  # warm-up
         order = list(CONFIGS)
         shuffle = random.Random(15).shuffle
         for _ in range(args.rounds):
