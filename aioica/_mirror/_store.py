@@ -204,6 +204,10 @@ class Store:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute("PRAGMA busy_timeout = 30000")
+            # Before anything is created (a no-op on an existing file): an analysis's JSON is a
+            # few KiB, which on 4 KiB pages spills every row into an overflow page; 16 KiB pages
+            # hold such rows whole and cut the writer's CPU by about a quarter.
+            self._db.execute("PRAGMA page_size = 16384")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError(f"cannot switch {path} to WAL (got {mode})")

@@ -368,3 +368,23 @@ async def test_unusable_files_raise_mirror_error(tmp_path: Path) -> None:
             await ica.sync_workflow_sessions("..", db)
     assert fake.counters.requests == 0
     assert issubclass(aioica.MirrorError, aioica.ICAError)
+
+
+@pytest.mark.anyio
+async def test_page_size_is_set_for_new_files_and_kept_for_old_ones(tmp_path: Path) -> None:
+    fake = make_fake(sessions=8)
+    new, old = tmp_path / "new.db", tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:  # a mirror file created with SQLite's default pages
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("CREATE TABLE t (x)")
+    async with fake.session() as ica:
+        for path in (new, old):
+            report = await ica.sync_workflow_sessions(P, path)
+            assert report.complete
+    sizes = {}
+    for path in (new, old):
+        with sqlite3.connect(path) as conn:
+            sizes[path.name] = conn.execute("PRAGMA page_size").fetchone()[0]
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert mirrored(str(path)) == mirrored(str(new))
+    assert sizes == {"new.db": 16384, "old.db": 4096}
