@@ -22,6 +22,7 @@ W3   stream 200,000 items: peak RSS growth of the client.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -93,6 +94,7 @@ async def aioica_export(
     transport: str = "auto",
     profile: str | None = None,
     concurrent_parts: bool = False,
+    gc_freeze: bool = False,
 ) -> dict[str, Any]:
     if concurrent_parts:
         from aioica._export import _ExportJob
@@ -113,6 +115,7 @@ async def aioica_export(
                 if n >= 2 * concurrency:
                     break
         await anyio.sleep(0.2)  # let the cancelled warm-up settle before counting
+        freeze_gc(gc_freeze)
         sent0 = ica.requests_sent
         beat = Heartbeat()
         profiler = None
@@ -140,6 +143,8 @@ async def aioica_export(
         mode = "raw" if raw else "models"
         if concurrent_parts:
             mode += ", concurrent parts"
+        if gc_freeze:
+            mode += ", gc.freeze"
         return {
             "client": f"aioica export, {mode} ({ica.transport_name}, {backend})",
             "sessions": sessions,
@@ -162,7 +167,17 @@ def current_backend() -> str:
 # -- the floor: the same requests straight on aiohttp ------------------------------------------
 
 
-async def floor_export(url: str, concurrency: int, page_size: int) -> dict[str, Any]:
+def freeze_gc(enabled: bool) -> None:
+    """What a long-running application does once started: move every object alive now out of
+    the cyclic collector's way, so its full passes scan only what the workload allocates."""
+    if enabled:
+        gc.collect()
+        gc.freeze()
+
+
+async def floor_export(
+    url: str, concurrency: int, page_size: int, gc_freeze: bool = False
+) -> dict[str, Any]:
     """The W1a export hand-written on aiohttp: what the requests cost without any layer.
 
     Same requests as aioica's export (the listing's cursor chain; per session inputs,
@@ -217,6 +232,7 @@ async def floor_export(url: str, concurrency: int, page_size: int) -> dict[str, 
         first = await call("POST", f"{base}:search", {"pageSize": str(2 * concurrency)})
         await asyncio.gather(*(one(ws["id"]) for ws in first["items"]))
         counter[0] = 0
+        freeze_gc(gc_freeze)
         beat = Heartbeat(asyncio.sleep)
         beat_task = asyncio.create_task(beat.run())
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -252,7 +268,8 @@ async def floor_export(url: str, concurrency: int, page_size: int) -> dict[str, 
         beat.running = False
         await beat_task
     return {
-        "client": "floor: aiohttp + json.loads, Semaphore(32)",
+        "client": "floor: aiohttp + json.loads, Semaphore(32)"
+        + (", gc.freeze" if gc_freeze else ""),
         "sessions": done["sessions"],
         "analyses": done["analyses"],
         "requests": counter[0],
@@ -398,13 +415,18 @@ def child(workload: str, url: str, opts: dict[str, Any]) -> dict[str, Any]:
                 transport=opts.get("transport", "auto"),
                 profile=opts.get("profile"),
                 concurrent_parts=opts.get("concurrent_parts", False),
+                gc_freeze=opts.get("gc_freeze", False),
             ),
             backend=opts.get("backend", "asyncio"),
         )
     if workload == "floor-export":
         import asyncio
 
-        return asyncio.run(floor_export(url, opts["concurrency"], opts["page_size"]))
+        return asyncio.run(
+            floor_export(
+                url, opts["concurrency"], opts["page_size"], gc_freeze=opts.get("gc_freeze", False)
+            )
+        )
     if workload == "libica-export":
         return libica_export(url, opts["page_size"], opts["threads"])
     if workload == "stream":
@@ -466,6 +488,7 @@ def w1(
     runs: int = 1,
     variants: tuple[str, ...] = ("models", "raw", "trio"),
     with_seq: bool = True,
+    gc_freeze: bool = False,
 ) -> None:
     page_size, conc = 100, 32
     print(
@@ -477,7 +500,15 @@ def w1(
         for _ in range(runs):
             # Rows of one run are measured back to back against the same server: the ratios
             # within a run are what count on a shared machine.
-            rows = [run_child("floor-export", url, concurrency=conc, page_size=page_size)]
+            rows = [
+                run_child(
+                    "floor-export",
+                    url,
+                    concurrency=conc,
+                    page_size=page_size,
+                    gc_freeze=gc_freeze,
+                )
+            ]
             for name in variants:
                 rows.append(
                     run_child(
@@ -485,6 +516,7 @@ def w1(
                         url,
                         concurrency=conc,
                         page_size=page_size,
+                        gc_freeze=gc_freeze,
                         **W1_VARIANTS[name],
                     )
                 )
@@ -642,6 +674,11 @@ def main() -> None:
         help="W1a aioica rows: " + ",".join(W1_VARIANTS),
     )
     parser.add_argument("--no-libica-seq", action="store_true", help="skip libica sequential")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="W1a: every row (floor included) calls gc.freeze() after its warm-up",
+    )
     parser.add_argument("--w3-items", type=int, default=None, help="W3 items (200,000)")
     parser.add_argument("--child")
     parser.add_argument("--url")
@@ -662,6 +699,7 @@ def main() -> None:
             runs=args.runs,
             variants=tuple(filter(None, args.variants.split(","))),
             with_seq=not args.no_libica_seq,
+            gc_freeze=args.gc_freeze,
         )
     if "w1b" in only:
         w1(100, sessions, False, None, variants=("models",))
