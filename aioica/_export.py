@@ -30,6 +30,7 @@ from ._errors import (
     SessionClosedError,
     TokenError,
 )
+from ._limits import Slots
 from ._paging import Paginator, next_params, page_items
 from ._params import PageParams, session_path
 from ._validate import param_int
@@ -230,8 +231,8 @@ class _ExportJob:
     async def produce(self, send: ObjectSendStream[Any]) -> None:
         """Send one :class:`ExportRecord` per selected listing item; raise on failure."""
         # Ordered mode keeps finished records until their turn: the window bounds that buffer.
-        window = anyio.Semaphore(self.concurrency * (2 if self.ordered else 1))
-        active = anyio.CapacityLimiter(self.concurrency)
+        window = Slots(self.concurrency * (2 if self.ordered else 1))
+        active = Slots(self.concurrency)
         finished: dict[int, AnyRecord] = {}
         next_out = 0
         emit_lock = anyio.Lock()

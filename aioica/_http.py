@@ -31,7 +31,7 @@ from ._errors import (
 )
 from ._events import EventHook, RequestEvent, emit
 from ._fastpath import RequestFactory, Sender
-from ._limits import PauseRefused, RateGate, TokenBucket
+from ._limits import PauseRefused, RateGate, Slots, TokenBucket
 from ._retry import RetryPolicy
 from ._text import inert
 from ._transports import classify_transport_error
@@ -112,7 +112,7 @@ class Requester:
         *,
         auth: httpx.Auth | None,
         headers: dict[str, str],
-        limiter: anyio.CapacityLimiter,
+        limiter: Slots,
         gate: RateGate,
         bucket: TokenBucket | None,
         retry: RetryPolicy,

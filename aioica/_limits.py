@@ -1,12 +1,14 @@
-"""Session-wide limits on starting requests: the pause after a 429 and the token bucket."""
+"""Session-wide limits on starting requests: the pause after a 429, the token bucket and the
+requests in flight."""
 
 from __future__ import annotations
 
+import collections
 import math
 
 import anyio
 
-__all__ = ["PauseRefused", "RateGate", "TokenBucket"]
+__all__ = ["PauseRefused", "RateGate", "Slots", "TokenBucket"]
 
 
 class PauseRefused(Exception):
@@ -87,3 +89,54 @@ class TokenBucket:
                     self._tokens -= 1
                     return
                 await anyio.sleep((1 - self._tokens) / self.rate)
+
+
+class Slots:
+    """At most ``total`` holders at once; first come, first served.
+
+    ``anyio.CapacityLimiter`` yields to the event loop on every acquisition, even with slots
+    free (a shielded checkpoint: one more pass of the loop per request). A free slot here is
+    taken without yielding: the request the slot is for is a checkpoint itself. Waiters are
+    woken in order, and a slot handed to a waiter that is cancelled before it resumes is passed
+    on, never lost.
+    """
+
+    __slots__ = ("_borrowed", "_total", "_waiters")
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._borrowed = 0
+        self._waiters: collections.deque[anyio.Event] = collections.deque()
+
+    @property
+    def borrowed(self) -> int:
+        """Slots held now (a slot handed to a waiter counts from the hand-over)."""
+        return self._borrowed
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting for one if none is free (or others already wait)."""
+        if self._borrowed < self._total and not self._waiters:
+            self._borrowed += 1
+            return
+        event = anyio.Event()
+        self._waiters.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():
+                self.release()  # handed over just as this waiter was cancelled
+            else:
+                self._waiters.remove(event)
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the first waiter if any (it stays borrowed), else free it."""
+        if self._waiters:
+            self._waiters.popleft().set()
+        else:
+            self._borrowed -= 1
+
+    __aenter__ = acquire  # no extra coroutine per ``async with``
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()

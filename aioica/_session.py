@@ -39,7 +39,7 @@ from ._export import (
     RawExportRecord,
 )
 from ._http import Requester, check_page_shape, decode_json
-from ._limits import RateGate, TokenBucket
+from ._limits import RateGate, Slots, TokenBucket
 from ._operations import Operations
 from ._paging import Paginator, validate_iteration
 from ._params import PageParams
@@ -291,7 +291,7 @@ class Session(Operations):
             self._client,
             auth=self.auth,
             headers=self._headers,
-            limiter=anyio.CapacityLimiter(self.max_concurrency),
+            limiter=Slots(self.max_concurrency),
             gate=RateGate(),
             bucket=self._rate_limit,
             retry=self.retry,
