@@ -22,13 +22,16 @@ from typing import Any
 import attrs
 
 from ..models import StatusV4
+from ._report import MirrorError
 
 __all__ = [
+    "LOCK_SUFFIX",
     "SCHEMA_VERSION",
     "TERMINAL",
     "Outcome",
     "SessionState",
     "Store",
+    "SyncLock",
     "dumps",
     "outcome",
     "utc_now",
@@ -193,6 +196,42 @@ def outcome(
         [a for item in analyses if (a := _analysis_row(sid, item)) is not None],
         new=new,
     )
+
+
+#: Next to the mirror file: the lock that keeps two syncs of one file apart.
+LOCK_SUFFIX = ".sync-lock"
+
+
+class SyncLock:
+    """Held for a whole sync run: a second run on the same file is refused, not interleaved.
+
+    The lock is an exclusive transaction on a small SQLite file beside the mirror, so it works
+    wherever SQLite's own locking does (between processes and between connections of one
+    process), and the operating system drops it with a process that is killed: a dead run
+    never blocks the next one. The mirror itself cannot hold it: readers use it all along.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path + LOCK_SUFFIX
+        self._db = sqlite3.connect(
+            self.path, timeout=0, isolation_level=None, check_same_thread=False
+        )
+        try:
+            self._db.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise MirrorError(
+                    f"{path}: another sync of this file is running (it holds {self.path})"
+                ) from None
+            raise
+
+    def release(self) -> None:
+        """Let the next run in."""
+        try:
+            self._db.execute("ROLLBACK")
+        finally:
+            self._db.close()
 
 
 class Store:

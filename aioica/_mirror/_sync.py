@@ -19,7 +19,7 @@ from .._engine import Engine
 from .._errors import ICAError, InvalidParameterError
 from .._export import PARTS, Export
 from ._report import MirrorError, SyncFailure, SyncReport
-from ._store import TERMINAL, SessionState, Store, dumps, outcome
+from ._store import TERMINAL, SessionState, Store, SyncLock, dumps, outcome
 from ._writer import StoreThread, writer
 
 if TYPE_CHECKING:
@@ -118,9 +118,16 @@ async def sync_workflow_sessions(
     )
     call = StoreThread(db_path)
     try:
-        store = await call(Store, db_path)
+        lock = await call(SyncLock, db_path)
     except MirrorError:
         await export.aclose()
+        raise
+    try:
+        store = await call(Store, db_path)
+    except MirrorError:
+        with anyio.CancelScope(shield=True):
+            await call(lock.release)
+            await export.aclose()
         raise
     run_id = 0
     run_outcome = "failed"
@@ -193,7 +200,10 @@ async def sync_workflow_sessions(
                     }
                     await call(store.finish_run, run_id, run_outcome, finished)
             finally:
-                await call(store.close)
+                try:
+                    await call(store.close)
+                finally:
+                    await call(lock.release)
     return SyncReport(
         project_id=project_id,
         path=db_path,

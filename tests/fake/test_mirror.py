@@ -388,3 +388,35 @@ async def test_page_size_is_set_for_new_files_and_kept_for_old_ones(tmp_path: Pa
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert mirrored(str(path)) == mirrored(str(new))
     assert sizes == {"new.db": 16384, "old.db": 4096}
+
+
+@pytest.mark.anyio
+async def test_a_second_sync_of_the_same_file_is_refused_while_one_runs(tmp_path: Path) -> None:
+    fake = make_fake()
+    gate = Gate(fake, fake.dataset.sessions(P)[-1].id)
+    db = str(tmp_path / "mirror.db")
+    refused: list[BaseException] = []
+    async with gated_session(gate) as ica, anyio.create_task_group() as tg:
+
+        async def first() -> None:
+            report = await ica.sync_workflow_sessions(P, db)
+            assert report.complete
+
+        tg.start_soon(first)
+        # Until the first run holds the file and waits on the gated session.
+        while fake.counters.requests < 3 * (N - 1):
+            await anyio.sleep(0.01)
+        before = fake.counters.requests
+        async with fake.session() as other:
+            with pytest.raises(aioica.MirrorError, match="another sync of this file") as err:
+                await other.sync_workflow_sessions(P, db)
+            refused.append(err.value)
+        assert fake.counters.requests == before  # refused before any request
+        gate.release.set()
+    assert refused
+    assert mirrored(db) == expected(fake)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT outcome FROM sync_runs").fetchall() == [("ok",)]
+    # The lock went with the run: the next one proceeds.
+    async with fake.session() as ica:
+        assert (await ica.sync_workflow_sessions(P, db)).complete
