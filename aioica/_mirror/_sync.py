@@ -124,7 +124,7 @@ async def sync_workflow_sessions(
         raise
     try:
         store = await call(Store, db_path)
-    except MirrorError:
+    except BaseException:  # a cancellation too: the lock must not outlive the run
         with anyio.CancelScope(shield=True):
             await call(lock.release)
             await export.aclose()
