@@ -17,6 +17,7 @@ from aioica._mirror import TERMINAL, must_fetch
 from aioica._mirror._store import SessionState
 from aioica.testing import Dataset, FakeICA, Faults
 from tests.support.mirror import P, expected, integrity, mirrored, table_dump
+from tests.support.tasks import settle
 
 N = 120
 DETAIL_ROUTES = (
@@ -405,8 +406,7 @@ async def test_a_second_sync_of_the_same_file_is_refused_while_one_runs(tmp_path
 
         tg.start_soon(first)
         # Until the first run holds the file and waits on the gated session.
-        while fake.counters.requests < 3 * (N - 1):
-            await anyio.sleep(0.01)
+        await settle(lambda: fake.counters.requests >= 3 * (N - 1))
         before = fake.counters.requests
         async with fake.session() as other:
             with pytest.raises(aioica.MirrorError, match="another sync of this file") as err:
