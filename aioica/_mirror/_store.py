@@ -1,7 +1,7 @@
 """The SQLite side of the mirror: schema, the per-session state a sync decides on, writes.
 
 Every method here blocks (stdlib ``sqlite3``) and is called from a worker thread, one call at a
-time (see :class:`~aioica._mirror._writer.Writer`); the connection is opened with
+time (see :class:`~aioica._mirror._writer.StoreThread`); the connection is opened with
 ``check_same_thread=False`` for that reason. The database runs in WAL mode, so readers (the
 sqlite3 shell, pandas, Datasette) query a consistent snapshot while a sync writes.
 

@@ -15,7 +15,7 @@ import pytest
 
 from aioica.cli import EXIT_CODES_HELP, _short, build_parser, classify
 from aioica.testing import Dataset, FakeICA, Faults, serve_in_thread
-from tests.support.cli import clear_env, jsonl, run, subprocess_env, use_fake, wait_for
+from tests.support.cli import clear_env, jsonl, run, signal_when, subprocess_env, use_fake
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.tcp
@@ -711,14 +711,9 @@ def test_ctrl_c_to_file_keeps_complete_lines(
         text=True,
         env=subprocess_env(ICAV2_BASE_URL=base, ICAV2_X_API_KEY=key),
     )
-    try:
-        wait_for(lambda: target.exists() and target.read_text().count("\n") >= 20)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    err = signal_when(
+        proc, lambda: target.exists() and target.read_text().count("\n") >= 20, signal.SIGINT
+    )
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     text = target.read_text()

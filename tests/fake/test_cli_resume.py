@@ -4,11 +4,9 @@ killed with SIGKILL and resumed, a permanently failing session, what "complete i
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import pytest
 
 from aioica.cli import main
 from aioica.testing import Dataset, FakeICA, FakeServer, serve_in_thread
-from tests.support.cli import run
+from tests.support.cli import run, signal_when, subprocess_env, use_fake
 
 pytestmark = pytest.mark.tcp
 
@@ -43,11 +41,7 @@ def url(fake: FakeICA) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def env(monkeypatch: pytest.MonkeyPatch, fake: FakeICA, url: str) -> Iterator[None]:
-    for name in ("ICAV2_ACCESS_TOKEN", "ICAV2_SERVER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ICAV2_BASE_URL", url)
-    monkeypatch.setenv("ICAV2_X_API_KEY", fake.api_key)
-    monkeypatch.setenv("ICAV2_PROJECT_ID", PROJECT)
+    use_fake(monkeypatch, url, fake.api_key, PROJECT)
     fake.faults.clear()
     fake.counters.reset()
     yield
@@ -58,16 +52,12 @@ def env(monkeypatch: pytest.MonkeyPatch, fake: FakeICA, url: str) -> Iterator[No
 def reference(fake: FakeICA, url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """What one uninterrupted run writes: each session's line, by id."""
     target = tmp_path_factory.mktemp("ref") / "full.jsonl"
-    os.environ.update(ICAV2_BASE_URL=url, ICAV2_X_API_KEY=fake.api_key, ICAV2_PROJECT_ID=PROJECT)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # module-scoped: no `monkeypatch` fixture here
+        use_fake(mp, url, fake.api_key, PROJECT)
         assert main(["export", "-q", "-o", str(target)]) == 0
-    finally:
-        for name in ("ICAV2_BASE_URL", "ICAV2_X_API_KEY", "ICAV2_PROJECT_ID"):
-            os.environ.pop(name, None)
-    lines = target.read_text().splitlines()
-    by_id = {json.loads(line)["workflowSession"]["id"]: line for line in lines}
-    assert len(by_id) == len(lines) == SESSIONS
-    return by_id
+    lines = by_id(target)
+    assert len(lines) == SESSIONS
+    return lines
 
 
 def by_id(path: Path) -> dict[str, str]:
@@ -104,8 +94,7 @@ def test_killed_export_resumes_each_session_exactly_once(
 ) -> None:
     target = tmp_path / "out.jsonl"
     fake.faults.latency_ms = 30  # slow enough to be killed part way
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("ICAV2_")}
-    child_env.update(ICAV2_BASE_URL=url, ICAV2_X_API_KEY=fake.api_key)
+    child_env = subprocess_env(ICAV2_BASE_URL=url, ICAV2_X_API_KEY=fake.api_key)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -122,19 +111,10 @@ def test_killed_export_resumes_each_session_exactly_once(
         stderr=subprocess.DEVNULL,
         env=child_env,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not (target.exists() and target.read_bytes().count(b"\n") >= 10):
-            assert proc.poll() is None, "the export ended before it could be killed"
-            assert time.monotonic() < deadline, "the export wrote nothing"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    signal_when(
+        proc, lambda: target.exists() and target.read_bytes().count(b"\n") >= 10, signal.SIGKILL
+    )
+    assert proc.returncode == -signal.SIGKILL, "the export ended before it could be killed"
     finished = complete_ids(target)
     assert 10 <= len(finished) < SESSIONS
 

@@ -3,7 +3,6 @@ served on loopback TCP."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sqlite3
@@ -17,7 +16,7 @@ import pytest
 from aioica._mirror import TERMINAL
 from aioica.cli import main
 from aioica.testing import Dataset, FakeICA, serve_in_thread
-from tests.support.cli import use_fake, wait_for
+from tests.support.cli import signal_when, subprocess_env, use_fake
 from tests.support.mirror import P, expected, integrity, mirrored, table_dump
 
 pytestmark = pytest.mark.tcp
@@ -138,8 +137,7 @@ def test_sigkill_mid_sync_then_rerun_equals_an_uninterrupted_sync(
     fake = FakeICA(Dataset(seed=8, projects=[P], sessions=300, analyses=2))
     db, reference = tmp_path / "killed.db", tmp_path / "reference.db"
     with serve_in_thread(fake) as base:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ICAV2_")}
-        env.update(ICAV2_BASE_URL=base, ICAV2_X_API_KEY=fake.api_key, ICAV2_PROJECT_ID=P)
+        env = subprocess_env(ICAV2_BASE_URL=base, ICAV2_X_API_KEY=fake.api_key, ICAV2_PROJECT_ID=P)
         fake.faults.latency_ms = 25  # slow enough to be killed part way
         proc = subprocess.Popen(
             [sys.executable, "-m", "aioica", "--max-concurrency", "8", "sync", str(db)],
@@ -147,20 +145,11 @@ def test_sigkill_mid_sync_then_rerun_equals_an_uninterrupted_sync(
             stderr=subprocess.PIPE,
             env=env,
         )
-        try:
-            if kill_after:
-                sql = "SELECT count(*) FROM workflow_sessions"
-            else:  # as early as possible: the run is recorded, no session yet
-                sql = "SELECT count(*) FROM sync_runs"
-            wait_for(lambda: count_rows(db, sql) >= max(kill_after, 1) or proc.poll() is not None)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            assert proc.stderr is not None
-            proc.stderr.close()
+        if kill_after:
+            sql = "SELECT count(*) FROM workflow_sessions"
+        else:  # as early as possible: the run is recorded, no session yet
+            sql = "SELECT count(*) FROM sync_runs"
+        signal_when(proc, lambda: count_rows(db, sql) >= max(kill_after, 1), signal.SIGKILL)
         assert proc.returncode == -signal.SIGKILL
         partial = count_rows(db, "SELECT count(*) FROM workflow_sessions")
         open_before = count_rows(
@@ -221,8 +210,7 @@ def test_ctrl_c_stops_a_sync_cleanly(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     fake.faults.latency_ms = 25
     with serve_in_thread(fake) as base:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ICAV2_")}
-        env.update(ICAV2_BASE_URL=base, ICAV2_X_API_KEY=fake.api_key, ICAV2_PROJECT_ID=P)
+        env = subprocess_env(ICAV2_BASE_URL=base, ICAV2_X_API_KEY=fake.api_key, ICAV2_PROJECT_ID=P)
         proc = subprocess.Popen(
             [sys.executable, "-m", "aioica", "--max-concurrency", "8", "sync", str(db)],
             stdout=subprocess.DEVNULL,
@@ -230,19 +218,11 @@ def test_ctrl_c_stops_a_sync_cleanly(tmp_path: Path) -> None:
             text=True,
             env=env,
         )
-        try:
-            wait_for(
-                lambda: (
-                    count_rows(db, "SELECT count(*) FROM workflow_sessions") >= 20
-                    or proc.poll() is not None
-                )
-            )
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        err = signal_when(
+            proc,
+            lambda: count_rows(db, "SELECT count(*) FROM workflow_sessions") >= 20,
+            signal.SIGINT,
+        )
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert integrity(str(db)) == "ok"

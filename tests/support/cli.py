@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -62,3 +63,20 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.02)
+
+
+def signal_when(
+    proc: subprocess.Popen[Any], ready: Callable[[], object], sig: int, timeout: float = 60.0
+) -> Any:
+    """Send ``sig`` to ``proc`` once ``ready()`` holds (or the process has ended on its own),
+    wait for it to end and return its stderr (``None`` when not piped). Whatever goes wrong on
+    the way, the process does not outlive the test."""
+    try:
+        wait_for(lambda: ready() or proc.poll() is not None)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=timeout)
+        return err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -8,12 +8,10 @@ import pytest
 from aioica._limits import Slots
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("total", [1, 3])
-async def test_never_more_holders_than_slots_and_waiters_served_in_order(total: int) -> None:
-    slots = Slots(total)
-    holding = 0
-    most = 0
+async def _crowd(slots: Slots, n: int) -> tuple[list[int], list[int], int]:
+    """``n`` tasks through ``slots``: the order they asked in, the order they got in, and the
+    most holders at once."""
+    holding = most = 0
     called: list[int] = []
     order: list[int] = []
 
@@ -28,14 +26,28 @@ async def test_never_more_holders_than_slots_and_waiters_served_in_order(total: 
             holding -= 1
 
     async with anyio.create_task_group() as tg:
-        for i in range(10):
+        for i in range(n):
             tg.start_soon(use, i)
-    assert most == total
+    return called, order, most
+
+
+@pytest.mark.anyio
+async def test_never_more_holders_than_slots() -> None:
+    slots = Slots(3)
+    _, order, most = await _crowd(slots, 10)
+    assert most == 3
     assert sorted(order) == list(range(10))
-    if total == 1:
-        # One release per step: entry order is hand-over order. (With more slots, trio may
-        # resume two waiters woken in the same step in either order.)
-        assert order == called
+    assert slots.borrowed == 0
+
+
+@pytest.mark.anyio
+async def test_waiters_are_served_in_the_order_they_asked() -> None:
+    # One slot: one hand-over per step, so the order they get in is the hand-over order.
+    # (With more slots, trio may resume two waiters woken in the same step in either order.)
+    slots = Slots(1)
+    called, order, most = await _crowd(slots, 10)
+    assert most == 1
+    assert order == called
     assert slots.borrowed == 0
 
 
