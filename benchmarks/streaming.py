@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -53,34 +54,88 @@ def rss_mb() -> float:
 # -- event-loop responsiveness -----------------------------------------------------------------
 
 
+class GcProbe:
+    """Counts the cyclic collector's passes per generation and how long they stop the thread.
+
+    Installed as a ``gc.callbacks`` hook for the measured span only. A full pass (generation 2)
+    scans every tracked object of the process, the tens of thousands that importing the
+    libraries left included, so its length depends on the heap, not on the workload.
+    """
+
+    def __init__(self) -> None:
+        self.passes = [0, 0, 0]
+        self.pause_s = [0.0, 0.0, 0.0]
+        self.longest_full_s = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+            return
+        gen = info["generation"]
+        took = now - self._started
+        self.passes[gen] += 1
+        self.pause_s[gen] += took
+        if gen == 2:
+            self.longest_full_s = max(self.longest_full_s, took)
+
+    def __enter__(self) -> GcProbe:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "gc_ms": sum(self.pause_s) * 1000,
+            "gc_young": self.passes[0] + self.passes[1],
+            "gc_full": self.passes[2],
+            "gc_full_max_ms": self.longest_full_s * 1000,
+        }
+
+
 class Heartbeat:
     """A task that sleeps 1 ms at a time in the measured loop and records how late it wakes.
 
     The lag is what any other task of that loop (a web handler, say) would wait on top of its
-    own work while the workload runs.
+    own work while the workload runs. With a :class:`GcProbe`, the beats during which a full
+    collection ran are told apart: ``hb_max_nofull_ms`` is the longest lag of the others.
     """
 
-    def __init__(self, sleep: Any = None) -> None:
+    def __init__(self, sleep: Any = None, probe: GcProbe | None = None) -> None:
         self._sleep = sleep or anyio.sleep
+        self._probe = probe
         self.lags: list[float] = []
+        self.lags_nofull: list[float] = []
         self.running = True
 
     async def run(self) -> None:
         sleep, lags, clock = self._sleep, self.lags, time.perf_counter
+        probe = self._probe
         while self.running:
+            full = probe.passes[2] if probe is not None else 0
             t0 = clock()
             await sleep(HEARTBEAT_S)
-            lags.append(clock() - t0 - HEARTBEAT_S)
+            lag = clock() - t0 - HEARTBEAT_S
+            lags.append(lag)
+            if probe is not None and probe.passes[2] == full:
+                self.lags_nofull.append(lag)
 
     def summary(self) -> dict[str, float]:
         lags = sorted(self.lags) or [0.0]
         n = len(lags)
-        return {
+        out = {
             "hb_p50_ms": lags[n // 2] * 1000,
             "hb_p99_ms": lags[min(n - 1, int(n * 0.99))] * 1000,
             "hb_max_ms": lags[-1] * 1000,
             "hb_samples": n,
         }
+        if self._probe is not None:
+            out["hb_max_nofull_ms"] = max(self.lags_nofull, default=0.0) * 1000
+            out.update(self._probe.summary())
+        return out
 
 
 # -- aioica ------------------------------------------------------------------------------------
@@ -117,7 +172,8 @@ async def aioica_export(
         await anyio.sleep(0.2)  # let the cancelled warm-up settle before counting
         freeze_gc(gc_freeze)
         sent0 = ica.requests_sent
-        beat = Heartbeat()
+        probe = GcProbe()
+        beat = Heartbeat(probe=probe)
         profiler = None
         if profile:
             import cProfile
@@ -126,16 +182,17 @@ async def aioica_export(
             profiler.enable()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         sessions = analyses = 0
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(beat.run)
-            export = ica.export_workflow_sessions(PROJECT, page_size=page_size, raw=raw)
-            async with export:
-                async for record in export:
-                    sessions += 1
-                    analyses += len(record.analyses or ())
-            wall = time.perf_counter() - wall0
-            cpu = time.process_time() - cpu0
-            beat.running = False
+        with probe:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(beat.run)
+                export = ica.export_workflow_sessions(PROJECT, page_size=page_size, raw=raw)
+                async with export:
+                    async for record in export:
+                        sessions += 1
+                        analyses += len(record.analyses or ())
+                wall = time.perf_counter() - wall0
+                cpu = time.process_time() - cpu0
+                beat.running = False
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -175,6 +232,28 @@ def freeze_gc(enabled: bool) -> None:
         gc.freeze()
 
 
+def floor_call(http: Any, sem: Any, counter: list[int]) -> Callable[..., Awaitable[Any]]:
+    """The floor's one request: ``sem`` held, ``json.loads`` of the body, ``counter[0] += 1``.
+
+    ``http`` is an ``aiohttp.ClientSession``, ``sem`` an ``asyncio.Semaphore``.
+    """
+    headers = {"X-API-Key": API_KEY, "Accept": ACCEPT, "Accept-Encoding": "gzip"}
+    post_headers = {**headers, "Content-Type": ACCEPT}
+
+    async def call(method: str, target: str, params: dict[str, str] | None = None) -> Any:
+        async with sem:
+            counter[0] += 1
+            body = b"{}" if method == "POST" else None
+            hdrs = post_headers if method == "POST" else headers
+            async with http.request(
+                method, target, params=params, data=body, headers=hdrs
+            ) as response:
+                response.raise_for_status()
+                return json.loads(await response.read())
+
+    return call
+
+
 async def floor_export(
     url: str, concurrency: int, page_size: int, gc_freeze: bool = False
 ) -> dict[str, Any]:
@@ -188,24 +267,11 @@ async def floor_export(
 
     import aiohttp
 
-    sem = asyncio.Semaphore(concurrency)
-    headers = {"X-API-Key": API_KEY, "Accept": ACCEPT, "Accept-Encoding": "gzip"}
-    post_headers = {**headers, "Content-Type": ACCEPT}
     base = f"{url}/api/projects/{PROJECT}/workflowSessions"
     counter = [0]
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
-
-        async def call(method: str, target: str, params: dict[str, str] | None = None) -> Any:
-            async with sem:
-                counter[0] += 1
-                body = b"{}" if method == "POST" else None
-                hdrs = post_headers if method == "POST" else headers
-                async with http.request(
-                    method, target, params=params, data=body, headers=hdrs
-                ) as response:
-                    response.raise_for_status()
-                    return json.loads(await response.read())
+        call = floor_call(http, asyncio.Semaphore(concurrency), counter)
 
         async def chain(target: str, size: int) -> list[Any]:
             found: list[Any] = []
@@ -233,7 +299,8 @@ async def floor_export(
         await asyncio.gather(*(one(ws["id"]) for ws in first["items"]))
         counter[0] = 0
         freeze_gc(gc_freeze)
-        beat = Heartbeat(asyncio.sleep)
+        probe = GcProbe().__enter__()
+        beat = Heartbeat(asyncio.sleep, probe=probe)
         beat_task = asyncio.create_task(beat.run())
         cpu0, wall0 = time.process_time(), time.perf_counter()
         # As the export does: the listing runs ahead (its ids queue up, unbounded: they are
@@ -267,6 +334,7 @@ async def floor_export(
         cpu = time.process_time() - cpu0
         beat.running = False
         await beat_task
+        probe.__exit__()
     return {
         "client": "floor: aiohttp + json.loads, Semaphore(32)"
         + (", gc.freeze" if gc_freeze else ""),
@@ -539,6 +607,10 @@ def w1(
                 "hb_p50_ms",
                 "hb_p99_ms",
                 "hb_max_ms",
+                "hb_max_nofull_ms",
+                "gc_ms",
+                "gc_full",
+                "gc_full_max_ms",
             ):
                 if key in first:
                     row[key] = _median([r[key] for r in rows_i])
@@ -576,6 +648,8 @@ def _w1_table(rows: list[dict[str, Any]], latency_ms: float, conc: int) -> None:
         "CPU vs floor",
         "wall vs floor",
         "hb p50/p99/max ms",
+        "hb max w/o full GC ms",
+        "GC ms (full passes, longest)",
         "RSS MB",
         "requests",
         "sessions",
@@ -592,11 +666,17 @@ def _w1_table(rows: list[dict[str, Any]], latency_ms: float, conc: int) -> None:
             if "hb_p99_ms" in r
             else "-"
         )
+        nofull = f"{r['hb_max_nofull_ms']:.1f}" if "hb_max_nofull_ms" in r else "-"
+        gc_cell = (
+            f"{r['gc_ms']:.0f} ({r['gc_full']:.0f}, {r['gc_full_max_ms']:.0f})"
+            if "gc_ms" in r
+            else "-"
+        )
         print(
             f"| {r['client']} | {r['wall']:.2f} | {r['cpu']:.2f} | "
             f"{r['cpu'] / r['requests'] * 1000:.3f} | {cpu_x:.2f}x | {wall_x:.2f}x | {hb} | "
-            f"{r['peak_rss_mb']:.0f} | {r['requests']:.0f} | {r['sessions']:.0f} | "
-            f"{r['analyses']:.0f} | {r['wall'] / bound:.2f}x |"
+            f"{nofull} | {gc_cell} | {r['peak_rss_mb']:.0f} | {r['requests']:.0f} | "
+            f"{r['sessions']:.0f} | {r['analyses']:.0f} | {r['wall'] / bound:.2f}x |"
         )
 
 
