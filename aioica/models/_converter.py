@@ -227,6 +227,16 @@ def _optional_inner(tp: Any) -> Any:
     return tp
 
 
+def _compiled(lines: list[str], env: dict[str, Any], verb: str, cls: type) -> Any:
+    """Compile generated source defining ``{verb}_{cls.__name__}`` in ``env``; return it.
+
+    The file name (``<aioica decoder X>``) is what tracebacks and profiles show.
+    """
+    name = f"{verb}_{cls.__name__}"
+    exec(compile("\n".join(lines), f"<aioica {verb}r {cls.__name__}>", "exec"), env)
+    return env[name]
+
+
 def _generate(cls: type[T]) -> Callable[[Any], T]:
     """Compile a straight-line decoder for ``cls``.
 
@@ -269,10 +279,8 @@ def _generate(cls: type[T]) -> Callable[[Any], T]:
         "        k: v for k, v in d.items() if k not in _known}",
         "    return o",
     ]
-    source = "\n".join(lines)
-    exec(compile(source, f"<aioica decoder {cls.__name__}>", "exec"), env)
-    fn: Callable[[Any], T] = env[f"decode_{cls.__name__}"]
-    return fn
+    decode: Callable[[Any], T] = _compiled(lines, env, "decode", cls)
+    return decode
 
 
 def _odd_value(cls: type[T], data: Any) -> T:
@@ -408,10 +416,8 @@ def _generate_encoder(cls: type[Any]) -> Callable[[Any], Any]:
         "                out[k] = v",
         "    return out",
     ]
-    source = "\n".join(lines)
-    exec(compile(source, f"<aioica encoder {cls.__name__}>", "exec"), env)
-    fn: Callable[[Any], Any] = env[f"encode_{cls.__name__}"]
-    return fn
+    encode: Callable[[Any], Any] = _compiled(lines, env, "encode", cls)
+    return encode
 
 
 _MODEL_SET = frozenset(ALL_MODELS)
