@@ -36,6 +36,7 @@ from ._retry import RetryPolicy
 from ._text import inert
 from ._transports import classify_transport_error
 from ._wire import CREDENTIAL_HEADERS, MEDIA_TYPE
+from ._wiretext import loads_page
 
 __all__ = ["Requester", "logger", "read_capped", "request_deadline"]
 
@@ -497,11 +498,19 @@ def _has_request(exc: httpx.TransportError | httpx.DecodingError) -> bool:
     return True
 
 
-def decode_json(response: httpx.Response, *, what: str) -> Any:
-    """Parse a 2xx body as a JSON object, or raise :class:`InvalidResponseError`."""
+def decode_json(
+    response: httpx.Response, *, what: str, keep_text: frozenset[str] | None = None
+) -> Any:
+    """Parse a 2xx body as a JSON object, or raise :class:`InvalidResponseError`.
+
+    With ``keep_text``, page items keep their wire text (:func:`~aioica._wiretext.loads_page`).
+    """
     request = response.request
     try:
-        data = json.loads(response.content)
+        if keep_text is None:
+            data = json.loads(response.content)
+        else:
+            data = loads_page(response.content, keep_text)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         ctype = response.headers.get("content-type", "no content type").split(";")[0]
         raise InvalidResponseError(

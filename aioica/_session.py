@@ -48,6 +48,7 @@ from ._transports import aiohttp_available, current_async_library
 from ._validate import config_int
 from ._version import __version__
 from ._wire import MEDIA_TYPE
+from ._wiretext import KEEP_WIRE_TEXT
 from .models import AnalysisQueryParameters
 
 if TYPE_CHECKING:
@@ -389,7 +390,10 @@ class Session(Operations):
         url = self._url(path, urlencode(query, quote_via=quote) if query else None)
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         response = await requester.send(method, url, body=content, retry=retry)
-        data = decode_json(response, what=model.__name__ if model is not None else "object")
+        if model is None:
+            data = decode_json(response, what="object", keep_text=KEEP_WIRE_TEXT.get())
+        else:
+            data = decode_json(response, what=model.__name__)
         check_page_shape(data, response, paged=paged)
         return (data if model is None else await decode_page(data, model)), response
 

@@ -8,8 +8,9 @@ run is the real command line in a child process (`python -m aioica ...`, `-q`), 
 the same start-up and neither shares a CPU budget with the server's Python. Rounds alternate
 export and full first sync (into a fresh file) so that machine noise hits both alike; wall
 and child CPU (`RUSAGE_CHILDREN`) are medians, and the per-round sync/export ratios are
-summarised too. Then the incremental runs: a second sync of the
-unchanged project, and a sync after one `FakeICA.advance()` step.
+summarised too. ``--noop-writer`` adds a first sync whose writer writes nothing to every round:
+the bound any writer can reach. Then the incremental runs: a second sync of the unchanged
+project, and a sync after one `FakeICA.advance()` step.
 """
 
 from __future__ import annotations
@@ -34,11 +35,20 @@ from aioica.testing import Dataset, FakeICA, Faults, serve_in_thread  # noqa: E4
 PROJECT = "demo-project"
 
 
-def run(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+# `aioica sync` whose writer writes nothing (rows still built and sent to it): what no writer
+# can beat, the bound for the database's share of a first sync.
+NOOP_WRITER = (
+    "import sys; from aioica._mirror._store import Store; Store.write = lambda *a: None; "
+    "from aioica.cli import main; sys.exit(main())"
+)
+
+
+def run(argv: list[str], env: dict[str, str], *, noop_writer: bool = False) -> dict[str, Any]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
+    command = ["-c", NOOP_WRITER] if noop_writer else ["-m", "aioica"]
     done = subprocess.run(
-        [sys.executable, "-m", "aioica", "-q", *argv], env=env, capture_output=True, text=True
+        [sys.executable, *command, "-q", *argv], env=env, capture_output=True, text=True
     )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -56,6 +66,11 @@ def main() -> None:
     parser.add_argument("--analyses", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--noop-writer",
+        action="store_true",
+        help="also run, in each round, a first sync whose writer writes nothing",
+    )
     args = parser.parse_args()
 
     fake = FakeICA(
@@ -70,15 +85,18 @@ def main() -> None:
             "ICAV2_X_API_KEY": fake.api_key,
             "ICAV2_PROJECT_ID": PROJECT,
         }
-        results: dict[str, list[dict[str, Any]]] = {"export": [], "sync": []}
+        kinds = ("export", "sync", "noop") if args.noop_writer else ("export", "sync")
+        results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         for r in range(args.rounds):
             out = os.path.join(tmp, f"export-{r}.jsonl")
             db = os.path.join(tmp, f"mirror-{r}.db")
-            order = ("export", "sync") if r % 2 == 0 else ("sync", "export")
-            for kind in order:
+            for kind in kinds if r % 2 == 0 else kinds[::-1]:
                 fake.counters.reset()
-                argv = ["export", "-o", out] if kind == "export" else ["sync", db]
-                res = run(argv, env)
+                if kind == "export":
+                    argv = ["export", "-o", out]
+                else:
+                    argv = ["sync", db if kind == "sync" else os.path.join(tmp, f"noop-{r}.db")]
+                res = run(argv, env, noop_writer=kind == "noop")
                 res["requests"] = fake.counters.requests
                 results[kind].append(res)
         db = os.path.join(tmp, f"mirror-{args.rounds - 1}.db")
@@ -104,7 +122,13 @@ def main() -> None:
     )
     print("| command | wall s | CPU s | requests | wall vs export | CPU vs export |")
     print("|---|---:|---:|---:|---:|---:|")
-    for kind, label in (("export", "aioica export -o FILE"), ("sync", "aioica sync DB (first)")):
+    labels = {
+        "export": "aioica export -o FILE",
+        "sync": "aioica sync DB (first)",
+        "noop": "aioica sync DB (first), writer writes nothing",
+    }
+    for kind in kinds:
+        label = labels[kind]
         print(
             f"| {label} | {med(kind, 'wall'):.2f} | {med(kind, 'cpu'):.2f} | "
             f"{results[kind][0]['requests']:,} | {med(kind, 'wall') / med('export', 'wall'):.2f}x"
@@ -112,16 +136,17 @@ def main() -> None:
         )
     # Each round ran both commands back to back: their ratio within a round cancels the slow
     # drifts of a shared machine better than a ratio of medians.
-    for key in ("wall", "cpu"):
-        paired = sorted(
-            s[key] / e[key] for s, e in zip(results["sync"], results["export"], strict=True)
-        )
-        print(
-            f"    first sync / export, {key} per round: median {statistics.median(paired):.3f}x, "
-            f"range {paired[0]:.3f}-{paired[-1]:.3f}x, faster in {sum(r < 1 for r in paired)} "
-            f"of {len(paired)}",
-            file=sys.stderr,
-        )
+    for kind in kinds[1:]:
+        for key in ("wall", "cpu"):
+            paired = sorted(
+                s[key] / e[key] for s, e in zip(results[kind], results["export"], strict=True)
+            )
+            print(
+                f"    {labels[kind]} / export, {key} per round: median "
+                f"{statistics.median(paired):.3f}x, range {paired[0]:.3f}-{paired[-1]:.3f}x, "
+                f"faster in {sum(r < 1 for r in paired)} of {len(paired)}",
+                file=sys.stderr,
+            )
     for label, res, counts in (
         ("aioica sync DB (unchanged)", second, runs[-2]),
         ("aioica sync DB (after advance)", third, runs[-1]),

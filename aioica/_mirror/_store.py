@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._wiretext import wire_text
 from ..models import StatusV4
 from ._report import MirrorError
 
@@ -28,6 +29,7 @@ __all__ = [
     "LOCK_SUFFIX",
     "SCHEMA_VERSION",
     "TERMINAL",
+    "WIRE_MEMBERS",
     "Outcome",
     "SessionState",
     "Store",
@@ -133,6 +135,17 @@ def utc_now() -> str:
 dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 
+#: The members of page items whose objects are stored on their own: an ``analyses:search``
+#: item wraps the analysis the ``analyses`` table keeps.
+WIRE_MEMBERS = frozenset({"analysis"})
+
+
+def _json(value: Any) -> str:
+    """The text ``value`` was sent as, or compact JSON when it was not decoded from a page."""
+    text = wire_text(value)
+    return dumps(value) if text is None else text
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -175,9 +188,10 @@ def outcome(
 ) -> Outcome:
     """One session's rows (details ignored with ``error``: the old ones stay).
 
-    Built on the event loop as each session arrives, not in the writer thread: encoding holds
-    the GIL, and a thread that holds it for a whole batch stalls every socket call of the
-    fan-out (each waits out the interpreter's switch interval).
+    Built on the event loop as each session arrives, not in the writer thread: what work is
+    left (the JSON is the items' wire text, encoded only for items that have none) holds the
+    GIL, and a thread that holds it for a whole batch stalls every socket call of the fan-out
+    (each waits out the interpreter's switch interval).
     """
     sid = listing["id"]
     get = listing.get
@@ -197,8 +211,8 @@ def outcome(
     return Outcome(
         session,
         listing_hash,
-        [(sid, i, _text(item.get("code")), dumps(item)) for i, item in enumerate(inputs)],
-        [(sid, i, _text(item.get("name")), dumps(item)) for i, item in enumerate(configurations)],
+        [(sid, i, _text(item.get("code")), _json(item)) for i, item in enumerate(inputs)],
+        [(sid, i, _text(item.get("name")), _json(item)) for i, item in enumerate(configurations)],
         [a for item in analyses if (a := _analysis_row(sid, item)) is not None],
         new=new,
     )
@@ -453,7 +467,7 @@ def _analysis_row(sid: str, item: Mapping[str, Any]) -> tuple[Any, ...] | None:
         a["id"],
         sid,
         _text(a.get("status")),
-        dumps(a),
+        _json(a),
         _text(a.get("reference")),
         _text(a.get("userReference")),
         _text(pipeline.get("code")) if isinstance(pipeline, dict) else None,

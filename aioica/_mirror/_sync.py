@@ -18,8 +18,9 @@ import anyio
 from .._engine import Engine
 from .._errors import ICAError, InvalidParameterError
 from .._export import PARTS, Export
+from .._wiretext import KEEP_WIRE_TEXT, wire_text
 from ._report import MirrorError, SyncFailure, SyncReport
-from ._store import TERMINAL, SessionState, Store, SyncLock, dumps, outcome
+from ._store import TERMINAL, WIRE_MEMBERS, SessionState, Store, SyncLock, dumps, outcome
 from ._writer import StoreThread, writer
 
 if TYPE_CHECKING:
@@ -32,8 +33,10 @@ OUTCOMES = ("new", "changed", "refreshed", "unchanged", "failed")
 
 
 def _fingerprint(item: Mapping[str, Any]) -> tuple[str, str]:
-    """The listing item as stored (compact JSON) and a short hash of it."""
-    text = dumps(item)
+    """The listing item as stored (its text as the server sent it) and a short hash of it."""
+    text = wire_text(item)
+    if text is None:
+        text = dumps(item)
     return text, hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
@@ -138,45 +141,51 @@ async def sync_workflow_sessions(
             raise MirrorError(f"{db_path} mirrors project {mirrored}, not {project_id}")
         run_id, _ = await call(store.begin_run, project_id, full)
         state.update(await call(store.state))
-        async with writer(call, store, run_id) as send, export:
-            async for record in export:
-                # Raw mode: wire-shaped dicts, whatever the record's annotations say.
-                ws: Any = record.workflow_session
-                parts: Any = record
-                sid = ws.get("id") if isinstance(ws, dict) else None
-                if sid not in pending:
-                    # A listing item that is no usable session (null, no usable id): nothing
-                    # to store, but the mirror is not complete either.
-                    assert record.error is not None
-                    failures.append(
-                        SyncFailure(sid if isinstance(sid, str) else None, record.error)
-                    )
-                    counts["failed"] += 1
-                    continue
-                text, digest, kind = pending.pop(sid)
-                if record.error is not None:
-                    kind = "failed"
-                    failures.append(SyncFailure(sid, record.error))
-                    item = outcome(ws, text, digest, error=_describe(record.error))
-                else:
-                    item = outcome(
-                        ws,
-                        text,
-                        digest,
-                        inputs=parts.inputs or (),
-                        configurations=parts.configurations or (),
-                        analyses=parts.analyses or (),
-                        new=kind == "new",
-                    )
-                try:
-                    # No checkpoint per session while the buffer has room (the loop over the
-                    # export already yields to other tasks).
-                    send.send_nowait(item)
-                except anyio.WouldBlock:
-                    await send.send(item)
-                counts[kind] += 1
-                if on_session is not None:
-                    on_session(sid, kind)
+        # Items keep the text they were sent as: the mirror stores it instead of encoding the
+        # decoded dicts again (the producers started below inherit this context).
+        keeping = KEEP_WIRE_TEXT.set(WIRE_MEMBERS)
+        try:
+            async with writer(call, store, run_id) as send, export:
+                async for record in export:
+                    # Raw mode: wire-shaped dicts, whatever the record's annotations say.
+                    ws: Any = record.workflow_session
+                    parts: Any = record
+                    sid = ws.get("id") if isinstance(ws, dict) else None
+                    if sid not in pending:
+                        # A listing item that is no usable session (null, no usable id): nothing
+                        # to store, but the mirror is not complete either.
+                        assert record.error is not None
+                        failures.append(
+                            SyncFailure(sid if isinstance(sid, str) else None, record.error)
+                        )
+                        counts["failed"] += 1
+                        continue
+                    text, digest, kind = pending.pop(sid)
+                    if record.error is not None:
+                        kind = "failed"
+                        failures.append(SyncFailure(sid, record.error))
+                        item = outcome(ws, text, digest, error=_describe(record.error))
+                    else:
+                        item = outcome(
+                            ws,
+                            text,
+                            digest,
+                            inputs=parts.inputs or (),
+                            configurations=parts.configurations or (),
+                            analyses=parts.analyses or (),
+                            new=kind == "new",
+                        )
+                    try:
+                        # No checkpoint per session while the buffer has room (the loop over the
+                        # export already yields to other tasks).
+                        send.send_nowait(item)
+                    except anyio.WouldBlock:
+                        await send.send(item)
+                    counts[kind] += 1
+                    if on_session is not None:
+                        on_session(sid, kind)
+        finally:
+            KEEP_WIRE_TEXT.reset(keeping)
         # The listing ended normally, so whatever it did not name is gone from the project.
         gone = [sid for sid, old in state.items() if not old.removed]
         await call(store.mark_removed, gone, run_id)

@@ -78,6 +78,7 @@ async def writer(
     propagates. A database error cancels the block and is raised as :class:`MirrorError`.
     """
     send, receive = anyio.create_memory_object_stream[Outcome](buffer)
+    closed = anyio.Event()  # set once the block has sent its last outcome
     errors: list[BaseException] = []
 
     async def drain() -> None:
@@ -91,16 +92,18 @@ async def writer(
                         # it touched. Sessions pile up in the buffer meanwhile: polling it a
                         # few times per batch costs less than waking up for every session.
                         deadline = anyio.current_time() + delay
-                        ended = False
-                        while not ended:
+                        while True:
                             ended = _take(receive, batch, batch_size)
                             left = deadline - anyio.current_time()
-                            if len(batch) >= batch_size or left <= 0:
+                            if ended or len(batch) >= batch_size or left <= 0:
                                 break
                             # A full buffer makes the fan-out wait: write it now.
                             if receive.statistics().current_buffer_used >= buffer:
                                 continue
-                            await anyio.sleep(min(left, _POLL))
+                            # The end of the stream is worth waking up for at once: the
+                            # run's last batch is the one nothing else overlaps.
+                            with anyio.move_on_after(min(left, _POLL)):
+                                await closed.wait()
                         # Not cancellable: a cancellation arrives once this commit is done.
                         await call(store.write, batch, run_id)
                         batch = []
@@ -119,8 +122,11 @@ async def writer(
     async with anyio.create_task_group() as tg:
         tg.start_soon(drain)
         try:
-            async with send:
-                yield send
+            try:
+                async with send:
+                    yield send
+            finally:
+                closed.set()
         except Exception as exc:
             # Raised after the drain (and outside the group: no ExceptionGroup wrapping).
             errors.append(exc)

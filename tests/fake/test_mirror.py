@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from pathlib import Path
@@ -13,8 +14,8 @@ import httpx
 import pytest
 
 import aioica
-from aioica._mirror import TERMINAL, must_fetch
-from aioica._mirror._store import SessionState
+from aioica._mirror import TERMINAL, _writer, must_fetch
+from aioica._mirror._store import Outcome, SessionState, outcome
 from aioica.testing import Dataset, FakeICA, Faults
 from tests.support.mirror import P, expected, integrity, mirrored, table_dump
 from tests.support.tasks import settle
@@ -257,6 +258,89 @@ async def test_failing_session_is_recorded_and_fetched_next_run(tmp_path: Path) 
         ).fetchone() == (None,)
 
 
+class Indented:
+    """An ASGI wrapper: every JSON body re-laid out with indentation and spaces."""
+
+    def __init__(self, fake: FakeICA) -> None:
+        self.fake = fake
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.fake(scope, receive, send)
+        # Identity bodies only, so they can be rewritten.
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            if start["status"] == 200:
+                body = json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
+            fixed = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            fixed.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": fixed})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.fake({**scope, "headers": headers}, receive, capture)
+
+
+@pytest.mark.anyio
+async def test_the_mirror_keeps_the_server_text_verbatim(tmp_path: Path) -> None:
+    fake = make_fake(sessions=20)
+    db = str(tmp_path / "mirror.db")
+    async with fake.session() as ica:
+        await ica.sync_workflow_sessions(P, db)
+    ds = fake.dataset
+    with sqlite3.connect(db) as conn:
+        for s in ds.sessions(P):
+            (text,) = conn.execute("SELECT json FROM workflow_sessions WHERE id = ?", (s.id,))
+            assert text == (ds.session_json(s, 4),)
+            for a in ds.analyses(P, s.id):
+                (row,) = conn.execute("SELECT json FROM analyses WHERE id = ?", (a.id,))
+                assert row[0] in ds.analysis_json(a)
+                assert json.loads(row[0]) == json.loads(ds.analysis_json(a))["analysis"]
+            for table, whole in (
+                ("inputs", ds.inputs_json(s)),
+                ("configurations", ds.configurations_json(s)),
+            ):
+                rows = conn.execute(
+                    f"SELECT json FROM {table} WHERE workflow_session_id = ?", (s.id,)
+                ).fetchall()
+                assert rows and all(t in whole for (t,) in rows)
+
+
+@pytest.mark.anyio
+async def test_an_indenting_server_is_mirrored_as_sent_and_stays_unchanged(
+    tmp_path: Path,
+) -> None:
+    fake = make_fake(sessions=30)
+    db = str(tmp_path / "mirror.db")
+    session = aioica.Session(
+        auth=aioica.ApiKeyAuth(fake.api_key),
+        base_url=fake.base_url,
+        transport=httpx.ASGITransport(app=Indented(fake)),
+    )
+    async with session as ica:
+        first = await ica.sync_workflow_sessions(P, db)
+        fake.counters.reset()
+        second = await ica.sync_workflow_sessions(P, db)
+    assert first.new == 30
+    assert mirrored(db) == expected(fake)
+    with sqlite3.connect(db) as conn:
+        texts = [t for (t,) in conn.execute("SELECT json FROM workflow_sessions")]
+        texts += [t for (t,) in conn.execute("SELECT json FROM analyses")]
+    assert texts and all(t.startswith("{\n  ") for t in texts)  # the server's layout, kept
+    # The listing hash is of the text as sent: the same layout hashes the same next time.
+    assert (second.changed, second.unchanged) == (0, 30 - non_terminal(fake))
+    assert fake.counters.requests == 1 + 3 * non_terminal(fake)
+
+
 @pytest.mark.anyio
 async def test_readers_query_while_a_sync_writes(tmp_path: Path) -> None:
     fake = make_fake()
@@ -335,6 +419,29 @@ async def test_cancelled_sync_then_rerun_equals_an_uninterrupted_one(tmp_path: P
     assert report.new < 300  # what the first run wrote was not fetched again as new
     assert table_dump(db) == table_dump(reference)
     assert integrity(db) == "ok"
+
+
+@pytest.mark.anyio
+async def test_the_writer_writes_the_last_batch_as_soon_as_the_block_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches gather for an hour and the buffer is looked at once an hour: only the end of
+    # the stream itself can make the writer write before the watchdog below gives up.
+    monkeypatch.setattr(_writer, "_POLL", 3600.0)
+    written: list[list[str]] = []
+
+    class Recorder:
+        def write(self, batch: list[Outcome], run_id: int) -> None:
+            written.append([o.session[0] for o in batch])
+
+    async def call(func: Any, *args: Any) -> Any:
+        return func(*args)
+
+    with anyio.fail_after(20):
+        async with _writer.writer(call, Recorder(), 1, delay=3600) as send:  # type: ignore[arg-type]
+            for sid in ("a", "b", "c"):
+                await send.send(outcome({"id": sid}, "{}", "h"))
+    assert written == [["a", "b", "c"]]
 
 
 # -- bad input ------------------------------------------------------------------------------
