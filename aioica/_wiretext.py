@@ -43,9 +43,12 @@ def wire_text(value: Any) -> str | None:
 # The json module's C scanners (untyped in the stubs): a value at an index -> (value, end),
 # StopIteration on bad input; a string from just after its opening quote -> (str, end).
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _WS = " \t\n\r"
 _ws_run = re.compile(r"[ \t\n\r]*").match
+
+#: Decodes the value of member ``key`` at ``s[i]``: ``(value, end)``.
+_ValueAt = Callable[[str, str, int], tuple[Any, int]]
 
 
 def _ws(s: str, i: int) -> int:
@@ -69,27 +72,21 @@ def _value(s: str, i: int) -> tuple[Any, int]:
         raise _Unhandled from None
 
 
-def _members(s: str, i: int, into: dict[str, Any], keep: frozenset[str]) -> int:
-    """Decode the object at ``s[i] == "{"`` into ``into``; returns the index after it.
-
-    Object values of members named in ``keep`` become :class:`WireObject`.
-    """
+def _object(s: str, i: int, into: dict[str, Any], value_at: _ValueAt) -> int:
+    """Decode the members of the object at ``s[i] == "{"`` into ``into``, each value with
+    ``value_at``; returns the index after the object."""
     i = _skip(s, i + 1)
     if s.startswith("}", i):
         return i + 1
     while True:
         if not s.startswith('"', i):
             raise _Unhandled
-        key, i = scanstring(s, i + 1)
+        key, i = _scanstring(s, i + 1)
         i = _skip(s, i)
         if not s.startswith(":", i):
             raise _Unhandled
-        i = _skip(s, i + 1)
-        value, end = _value(s, i)
-        if key in keep and value.__class__ is dict:
-            value = _wrap(value, s, i, end)
-        into[key] = value
-        i = _skip(s, end)
+        into[key], i = value_at(key, s, _skip(s, i + 1))
+        i = _skip(s, i)
         if s.startswith(",", i):
             i = _skip(s, i + 1)
         elif s.startswith("}", i):
@@ -98,21 +95,29 @@ def _members(s: str, i: int, into: dict[str, Any], keep: frozenset[str]) -> int:
             raise _Unhandled
 
 
-def _wrap(value: dict[str, Any], s: str, start: int, end: int) -> WireObject:
-    obj = WireObject(value)
-    obj.wire = s[start:end]
-    return obj
+def _with_text(s: str, i: int) -> tuple[Any, int]:
+    """The value at ``s[i]``; an object becomes a :class:`WireObject`."""
+    value, end = _value(s, i)
+    if value.__class__ is dict:
+        obj = WireObject(value)
+        obj.wire = s[i:end]
+        return obj, end
+    return value, end
 
 
 def _first_key(s: str, i: int) -> str | None:
     i = _skip(s, i + 1)
     if not s.startswith('"', i):
         return None
-    return scanstring(s, i + 1)[0]
+    return _scanstring(s, i + 1)[0]
 
 
 def _items(s: str, i: int, keep: frozenset[str]) -> tuple[list[Any], int]:
     """Decode the array at ``s[i] == "["``, each object element a :class:`WireObject`."""
+
+    def member(key: str, s: str, i: int) -> tuple[Any, int]:
+        return _with_text(s, i) if key in keep else _value(s, i)
+
     items: list[Any] = []
     i = _skip(s, i + 1)
     if s.startswith("]", i):
@@ -123,11 +128,10 @@ def _items(s: str, i: int, keep: frozenset[str]) -> tuple[list[Any], int]:
             # first member, as the API lists it): walking costs about a microsecond per
             # member, while the scanner takes a whole listing item in one call.
             item = WireObject()
-            end = _members(s, i, item, keep)
+            end = _object(s, i, item, member)
             item.wire = s[i:end]
         else:
-            value, end = _value(s, i)
-            item = _wrap(value, s, i, end) if value.__class__ is dict else value
+            item, end = _with_text(s, i)
         items.append(item)
         i = _skip(s, end)
         if s.startswith(",", i):
@@ -146,35 +150,17 @@ def loads_page(body: bytes, keep: frozenset[str] = frozenset()) -> Any:
     Anything unusual (not UTF-8 text holding one object, a syntax error) is left to
     :func:`json.loads`, so errors and odd bodies behave exactly as they do without this.
     """
+
+    def member(key: str, s: str, i: int) -> tuple[Any, int]:
+        return _items(s, i, keep) if key == "items" and s.startswith("[", i) else _value(s, i)
+
     try:
         s = body.decode()
         i = _skip(s, 0)
         if not s.startswith("{", i):
             raise _Unhandled
         page: dict[str, Any] = {}
-        i = _skip(s, i + 1)
-        if not s.startswith("}", i):
-            while True:
-                if not s.startswith('"', i):
-                    raise _Unhandled
-                key, i = scanstring(s, i + 1)
-                i = _skip(s, i)
-                if not s.startswith(":", i):
-                    raise _Unhandled
-                i = _skip(s, i + 1)
-                if key == "items" and s.startswith("[", i):
-                    value, i = _items(s, i, keep)
-                else:
-                    value, i = _value(s, i)
-                page[key] = value
-                i = _skip(s, i)
-                if s.startswith(",", i):
-                    i = _skip(s, i + 1)
-                elif s.startswith("}", i):
-                    break
-                else:
-                    raise _Unhandled
-        if _ws(s, i + 1) != len(s):
+        if _ws(s, _object(s, i, page, member)) != len(s):
             raise _Unhandled
         return page
     except (_Unhandled, ValueError, IndexError, RecursionError):
