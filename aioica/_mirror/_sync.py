@@ -135,57 +135,54 @@ async def sync_workflow_sessions(
     run_id = 0
     run_outcome = "failed"
     error: str | None = None
+    # Items keep the text they were sent as: the mirror stores it instead of encoding the
+    # decoded dicts again (the export's producers, started below, inherit this context).
+    keeping = KEEP_WIRE_TEXT.set(WIRE_MEMBERS)
     try:
         mirrored = await call(store.mirrored_project)
         if mirrored is not None and mirrored != project_id:
             raise MirrorError(f"{db_path} mirrors project {mirrored}, not {project_id}")
         run_id, _ = await call(store.begin_run, project_id, full)
         state.update(await call(store.state))
-        # Items keep the text they were sent as: the mirror stores it instead of encoding the
-        # decoded dicts again (the producers started below inherit this context).
-        keeping = KEEP_WIRE_TEXT.set(WIRE_MEMBERS)
-        try:
-            async with writer(call, store, run_id) as send, export:
-                async for record in export:
-                    # Raw mode: wire-shaped dicts, whatever the record's annotations say.
-                    ws: Any = record.workflow_session
-                    parts: Any = record
-                    sid = ws.get("id") if isinstance(ws, dict) else None
-                    if sid not in pending:
-                        # A listing item that is no usable session (null, no usable id): nothing
-                        # to store, but the mirror is not complete either.
-                        assert record.error is not None
-                        failures.append(
-                            SyncFailure(sid if isinstance(sid, str) else None, record.error)
-                        )
-                        counts["failed"] += 1
-                        continue
-                    text, digest, kind = pending.pop(sid)
-                    if record.error is not None:
-                        kind = "failed"
-                        failures.append(SyncFailure(sid, record.error))
-                        item = outcome(ws, text, digest, error=_describe(record.error))
-                    else:
-                        item = outcome(
-                            ws,
-                            text,
-                            digest,
-                            inputs=parts.inputs or (),
-                            configurations=parts.configurations or (),
-                            analyses=parts.analyses or (),
-                            new=kind == "new",
-                        )
-                    try:
-                        # No checkpoint per session while the buffer has room (the loop over the
-                        # export already yields to other tasks).
-                        send.send_nowait(item)
-                    except anyio.WouldBlock:
-                        await send.send(item)
-                    counts[kind] += 1
-                    if on_session is not None:
-                        on_session(sid, kind)
-        finally:
-            KEEP_WIRE_TEXT.reset(keeping)
+        async with writer(call, store, run_id) as send, export:
+            async for record in export:
+                # Raw mode: wire-shaped dicts, whatever the record's annotations say.
+                ws: Any = record.workflow_session
+                parts: Any = record
+                sid = ws.get("id") if isinstance(ws, dict) else None
+                if sid not in pending:
+                    # A listing item that is no usable session (null, no usable id): nothing
+                    # to store, but the mirror is not complete either.
+                    assert record.error is not None
+                    failures.append(
+                        SyncFailure(sid if isinstance(sid, str) else None, record.error)
+                    )
+                    counts["failed"] += 1
+                    continue
+                text, digest, kind = pending.pop(sid)
+                if record.error is not None:
+                    kind = "failed"
+                    failures.append(SyncFailure(sid, record.error))
+                    item = outcome(ws, text, digest, error=_describe(record.error))
+                else:
+                    item = outcome(
+                        ws,
+                        text,
+                        digest,
+                        inputs=parts.inputs or (),
+                        configurations=parts.configurations or (),
+                        analyses=parts.analyses or (),
+                        new=kind == "new",
+                    )
+                try:
+                    # No checkpoint per session while the buffer has room (the loop over the
+                    # export already yields to other tasks).
+                    send.send_nowait(item)
+                except anyio.WouldBlock:
+                    await send.send(item)
+                counts[kind] += 1
+                if on_session is not None:
+                    on_session(sid, kind)
         # The listing ended normally, so whatever it did not name is gone from the project.
         gone = [sid for sid, old in state.items() if not old.removed]
         await call(store.mark_removed, gone, run_id)
@@ -198,6 +195,7 @@ async def sync_workflow_sessions(
         error = str(exc)
         raise
     finally:
+        KEEP_WIRE_TEXT.reset(keeping)
         with anyio.CancelScope(shield=True):
             try:
                 if run_id:

@@ -296,6 +296,9 @@ async def test_the_mirror_keeps_the_server_text_verbatim(tmp_path: Path) -> None
     db = str(tmp_path / "mirror.db")
     async with fake.session() as ica:
         await ica.sync_workflow_sessions(P, db)
+        # Only the sync's own requests keep their text: afterwards raw pages are plain again.
+        page: Any = await ica.search_workflow_sessions(P, raw=True)
+        assert page["items"] and all(type(i) is dict for i in page["items"])
     ds = fake.dataset
     with sqlite3.connect(db) as conn:
         for s in ds.sessions(P):
