@@ -19,7 +19,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["KEEP_WIRE_TEXT", "WireObject", "loads_page", "wire_text"]
+__all__ = ["KEEP_WIRE_TEXT", "MAX_ITEMS", "WireObject", "loads_page", "wire_text"]
 
 #: While set, raw pages are decoded by :func:`loads_page` with this as ``keep`` (the mirror
 #: sets ``{"analysis"}``: the object an ``analyses:search`` item wraps); ``None``, the default,
@@ -46,6 +46,10 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _WS = " \t\n\r"
 _ws_run = re.compile(r"[ \t\n\r]*").match
+
+#: ICA pages hold at most 1,000 items. A body with far more (a hostile server's millions of
+#: ``{}``) is left to json.loads, whose loop is C: this one's costs about a microsecond an item.
+MAX_ITEMS = 10_000
 
 #: Decodes the value of member ``key`` at ``s[i]``: ``(value, end)``.
 _ValueAt = Callable[[str, str, int], tuple[Any, int]]
@@ -133,6 +137,8 @@ def _items(s: str, i: int, keep: frozenset[str]) -> tuple[list[Any], int]:
         else:
             item, end = _with_text(s, i)
         items.append(item)
+        if len(items) > MAX_ITEMS:
+            raise _Unhandled
         i = _skip(s, end)
         if s.startswith(",", i):
             i = _skip(s, i + 1)
@@ -147,8 +153,9 @@ def loads_page(body: bytes, keep: frozenset[str] = frozenset()) -> Any:
     :class:`WireObject`, and so is an item's object member named in ``keep`` when it is the
     item's first member (otherwise it stays a plain dict, and its text is unknown).
 
-    Anything unusual (not UTF-8 text holding one object, a syntax error) is left to
-    :func:`json.loads`, so errors and odd bodies behave exactly as they do without this.
+    Anything unusual (not UTF-8 text holding one object, a syntax error, more than
+    :data:`MAX_ITEMS` items) is left to :func:`json.loads`, so errors and odd bodies behave
+    exactly as they do without this.
     """
 
     def member(key: str, s: str, i: int) -> tuple[Any, int]:

@@ -302,8 +302,8 @@ async def test_the_mirror_keeps_the_server_text_verbatim(tmp_path: Path) -> None
     ds = fake.dataset
     with sqlite3.connect(db) as conn:
         for s in ds.sessions(P):
-            (text,) = conn.execute("SELECT json FROM workflow_sessions WHERE id = ?", (s.id,))
-            assert text == (ds.session_json(s, 4),)
+            (row,) = conn.execute("SELECT json FROM workflow_sessions WHERE id = ?", (s.id,))
+            assert row[0] == ds.session_json(s, 4)
             for a in ds.analyses(P, s.id):
                 (row,) = conn.execute("SELECT json FROM analyses WHERE id = ?", (a.id,))
                 assert row[0] in ds.analysis_json(a)
@@ -426,7 +426,7 @@ async def test_cancelled_sync_then_rerun_equals_an_uninterrupted_one(tmp_path: P
 
 @pytest.mark.anyio
 async def test_the_writer_writes_the_last_batch_as_soon_as_the_block_ends(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Batches gather for an hour and the buffer is looked at once an hour: only the end of
     # the stream itself can make the writer write before the watchdog below gives up.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -233,10 +234,17 @@ async def test_persistent_503_gives_up_within_the_backoff_schedule() -> None:
     assert elapsed < 0.05 + 0.1 + 0.1 + 2.0  # the schedule's ceiling, plus generous slack
 
 
+class LongestBackoff(aioica.RetryPolicy):
+    """Every wait is the ceiling: no jitter draw can bring a retry inside a short window."""
+
+    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        return super().backoff(attempt, lambda: 1.0)
+
+
 @pytest.mark.anyio
 async def test_cancellation_during_backoff_leaks_nothing() -> None:
     client, stamps = scripted([httpx.Response(503)])
-    policy = aioica.RetryPolicy(max_attempts=5, backoff_base=10, backoff_cap=10)
+    policy = LongestBackoff(max_attempts=5, backoff_base=10, backoff_cap=10)
     async with session(client, retry=policy) as ica:
         with anyio.move_on_after(0.2) as scope:
             await ica.get_workflow_session_inputs("p", SID)

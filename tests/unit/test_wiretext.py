@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aioica._wiretext import WireObject, loads_page, wire_text
+from aioica._wiretext import MAX_ITEMS, WireObject, loads_page, wire_text
 
 KEEP = frozenset({"analysis"})
 
@@ -125,6 +125,15 @@ def test_bodies_only_json_loads_reads_are_left_to_it(body: bytes) -> None:
     assert page == json.loads(body)
     if isinstance(page, dict):
         assert all(wire_text(i) is None for i in page["items"])
+
+
+def test_a_page_of_absurdly_many_items_is_left_to_json_loads() -> None:
+    body = ('{"items":[' + ",".join(["{}"] * (MAX_ITEMS + 1)) + "]}").encode()
+    page = loads_page(body, KEEP)
+    assert page == json.loads(body)
+    assert all(type(i) is dict for i in page["items"])
+    at_most = ('{"items":[' + ",".join(["{}"] * MAX_ITEMS) + "]}").encode()
+    assert all(type(i) is WireObject for i in loads_page(at_most)["items"])
 
 
 _scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
