@@ -34,7 +34,7 @@ __all__ = [
     "SessionState",
     "Store",
     "SyncLock",
-    "dumps",
+    "json_text",
     "outcome",
     "utc_now",
 ]
@@ -132,7 +132,7 @@ def utc_now() -> str:
 
 #: Compact JSON text. No circularity check: values come from decoded JSON, which has no cycles
 #: (and the check costs a sixth of the encoding time).
-dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 
 #: The members of page items whose objects are stored on their own: an ``analyses:search``
@@ -140,10 +140,10 @@ dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circul
 WIRE_MEMBERS = frozenset({"analysis"})
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     """The text ``value`` was sent as, or compact JSON when it was not decoded from a page."""
     text = wire_text(value)
-    return dumps(value) if text is None else text
+    return _dumps(value) if text is None else text
 
 
 def _text(value: Any) -> str | None:
@@ -211,8 +211,11 @@ def outcome(
     return Outcome(
         session,
         listing_hash,
-        [(sid, i, _text(item.get("code")), _json(item)) for i, item in enumerate(inputs)],
-        [(sid, i, _text(item.get("name")), _json(item)) for i, item in enumerate(configurations)],
+        [(sid, i, _text(item.get("code")), json_text(item)) for i, item in enumerate(inputs)],
+        [
+            (sid, i, _text(item.get("name")), json_text(item))
+            for i, item in enumerate(configurations)
+        ],
         [a for item in analyses if (a := _analysis_row(sid, item)) is not None],
         new=new,
     )
@@ -467,7 +470,7 @@ def _analysis_row(sid: str, item: Mapping[str, Any]) -> tuple[Any, ...] | None:
         a["id"],
         sid,
         _text(a.get("status")),
-        _json(a),
+        json_text(a),
         _text(a.get("reference")),
         _text(a.get("userReference")),
         _text(pipeline.get("code")) if isinstance(pipeline, dict) else None,

@@ -18,9 +18,9 @@ import anyio
 from .._engine import Engine
 from .._errors import ICAError, InvalidParameterError
 from .._export import PARTS, Export
-from .._wiretext import KEEP_WIRE_TEXT, wire_text
+from .._wiretext import KEEP_WIRE_TEXT
 from ._report import MirrorError, SyncFailure, SyncReport
-from ._store import TERMINAL, WIRE_MEMBERS, SessionState, Store, SyncLock, dumps, outcome
+from ._store import TERMINAL, WIRE_MEMBERS, SessionState, Store, SyncLock, json_text, outcome
 from ._writer import StoreThread, writer
 
 if TYPE_CHECKING:
@@ -34,9 +34,7 @@ OUTCOMES = ("new", "changed", "refreshed", "unchanged", "failed")
 
 def _fingerprint(item: Mapping[str, Any]) -> tuple[str, str]:
     """The listing item as stored (its text as the server sent it) and a short hash of it."""
-    text = wire_text(item)
-    if text is None:
-        text = dumps(item)
+    text = json_text(item)
     return text, hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
