@@ -14,22 +14,33 @@ whenever those codecs are importable, asked for or not. aioica therefore reads t
   cannot run forever either.
 
 Peak memory for one body is about ``limit`` (the decoded bytes kept) plus one network chunk plus
-one step.
+one step. Then the JSON: :func:`decode_json` and :func:`check_page_shape` say what a 2xx body
+must be.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import zlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from ._compat import set_response_content
 from ._errors import InvalidResponseError
+from ._transports._pooled import WholeBody
+from ._wiretext import loads_page
 
-__all__ = ["DECODE_STEP", "SUPPORTED_ENCODINGS", "read_capped"]
+__all__ = [
+    "DECODE_STEP",
+    "SUPPORTED_ENCODINGS",
+    "check_page_shape",
+    "decode_json",
+    "read_capped",
+    "read_whole",
+]
 
 #: Most bytes one inflate step may produce.
 DECODE_STEP = 64 * 1024
@@ -76,26 +87,27 @@ class _Inflate:
                 return
 
 
-def _decoder(response: httpx.Response, where: str) -> _Decoder:
-    header = response.headers.get("content-encoding", "")
+def _decoder(response: httpx.Response, header: str | None = None) -> _Decoder:
+    if header is None:
+        header = response.headers.get("content-encoding", "")
     codings = [c.strip().lower() for c in header.split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
     if not codings:
         return _Identity()
     if len(codings) > 1:
         # Each extra layer multiplies what one step could expand to; nobody asked for it.
-        raise _refused(response, where, f"stacked Content-Encoding {header[:40]!r}")
+        raise _refused(response, f"stacked Content-Encoding {header[:40]!r}")
     coding = codings[0]
     if coding in ("gzip", "x-gzip"):
         return _Inflate(zlib.MAX_WBITS | 16)
     if coding == "deflate":
         return _Inflate(zlib.MAX_WBITS, sniff_raw=True)
-    raise _refused(response, where, f"Content-Encoding {coding[:20]!r} (aioica asks for gzip only)")
+    raise _refused(response, f"Content-Encoding {coding[:20]!r} (aioica asks for gzip only)")
 
 
-def _refused(response: httpx.Response, where: str, what: str) -> InvalidResponseError:
+def _refused(response: httpx.Response, what: str) -> InvalidResponseError:
     return InvalidResponseError(
-        f"{where}: refusing {what}", request=response.request, response=response
+        f"{_where(response)}: refusing {what}", request=response.request, response=response
     )
 
 
@@ -106,41 +118,78 @@ async def read_capped(response: httpx.Response, limit: int) -> bool:
     Raises :class:`InvalidResponseError` for a content coding aioica does not decode or a body
     that is not valid in its coding.
     """
+    stream = response.stream
+    if isinstance(stream, WholeBody):
+        return read_whole(response, stream, limit)
     try:
         # Built in process with ``content=`` (a mock transport): already read and decoded.
         return len(response.content) <= limit
     except httpx.ResponseNotRead:
         pass
-    request = response.request
-    where = f"{request.method} {request.url.path}"
-    decoder = _decoder(response, where)
+    decoder = _decoder(response)
     kept = io.BytesIO()  # getvalue() hands its buffer over without a copy
     raw_size = 0
     body = response.aiter_raw()
     try:
         async for chunk in body:
             raw_size += len(chunk)
-            if raw_size > limit:
+            if raw_size > limit or not _feed(decoder, chunk, kept, limit):
                 break
-            for piece in decoder.decode(chunk):
-                if kept.tell() + len(piece) > limit:
-                    break
-                kept.write(piece)
-            else:
-                continue
-            break
         else:
             set_response_content(response, kept.getvalue())
             return True
     except zlib.error:
         await _abandon(response, body)
-        raise InvalidResponseError(
-            f"{where}: the body is not valid {response.headers.get('content-encoding', '')[:20]}",
-            request=request,
-            response=response,
-        ) from None
+        raise _invalid(response) from None
     await _abandon(response, body)
     return False
+
+
+def _feed(decoder: _Decoder, chunk: bytes, kept: io.BytesIO, limit: int) -> bool:
+    """Decode ``chunk`` into ``kept``; False as soon as the decoded body would exceed ``limit``."""
+    for piece in decoder.decode(chunk):
+        if kept.tell() + len(piece) > limit:
+            return False
+        kept.write(piece)
+    return True
+
+
+def read_whole(response: httpx.Response, body: WholeBody, limit: int) -> bool:
+    """:func:`read_capped` for a body the transport has read in full: no awaiting needed."""
+    # Decoded in place, with the same bounds; the response is marked read and closed as
+    # iterating and closing it would (there is nothing to give back: the connection went back
+    # to its pool when the body ended).
+    response.is_stream_consumed = True
+    response.is_closed = True
+    raw = body.raw
+    if len(raw) > limit:
+        return False
+    decoder = _decoder(response, body.coding)
+    if isinstance(decoder, _Identity):
+        set_response_content(response, raw)
+        return True
+    kept = io.BytesIO()
+    try:
+        if not _feed(decoder, raw, kept, limit):
+            return False
+    except zlib.error:
+        raise _invalid(response) from None
+    set_response_content(response, kept.getvalue())
+    return True
+
+
+def _invalid(response: httpx.Response) -> InvalidResponseError:
+    coding = response.headers.get("content-encoding", "")[:20]
+    return InvalidResponseError(
+        f"{_where(response)}: the body is not valid {coding}",
+        request=response.request,
+        response=response,
+    )
+
+
+def _where(response: httpx.Response) -> str:
+    request = response.request
+    return f"{request.method} {request.url.path}"
 
 
 async def _abandon(response: httpx.Response, body: AsyncIterator[bytes]) -> None:
@@ -152,3 +201,79 @@ async def _abandon(response: httpx.Response, body: AsyncIterator[bytes]) -> None
             pass
     except Exception:
         pass
+
+
+def decode_json(
+    response: httpx.Response, *, what: str, keep_text: frozenset[str] | None = None
+) -> Any:
+    """Parse a 2xx body as a JSON object, or raise :class:`InvalidResponseError`.
+
+    With ``keep_text``, page items keep their wire text (:func:`~aioica._wiretext.loads_page`).
+    """
+    try:
+        if keep_text is None:
+            data = json.loads(response.content)
+        else:
+            data = loads_page(response.content, keep_text)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        ctype = response.headers.get("content-type", "no content type").split(";")[0]
+        request = response.request
+        raise InvalidResponseError(
+            f"{request.method} {request.url.path}: expected a JSON {what}, got an unparsable "
+            f"{ctype} body ({type(exc).__name__})",
+            request=request,
+            response=response,
+        ) from None
+    if not isinstance(data, dict):
+        request = response.request
+        raise InvalidResponseError(
+            f"{request.method} {request.url.path}: expected a JSON object ({what}), got "
+            f"{type(data).__name__}",
+            request=request,
+            response=response,
+        )
+    return data
+
+
+def check_page_shape(data: dict[str, Any], response: httpx.Response, *, paged: bool) -> None:
+    """Reject a body whose structure cannot be a page: items not a list, a bad cursor."""
+    items = data.get("items")
+    if items is not None and not isinstance(items, list):
+        request = response.request
+        raise InvalidResponseError(
+            f"{request.method} {request.url.path}: 'items' is {type(items).__name__}, not a list",
+            request=request,
+            response=response,
+        )
+    if paged:
+        request = response.request
+        token = data.get("nextPageToken")
+        if token is not None and not isinstance(token, str):
+            raise InvalidResponseError(
+                f"{request.method} {request.url.path}: 'nextPageToken' is "
+                f"{type(token).__name__}, not a string",
+                request=request,
+                response=response,
+            )
+        if isinstance(token, str) and not _encodable(token):
+            raise InvalidResponseError(
+                f"{request.method} {request.url.path}: 'nextPageToken' is not valid Unicode "
+                "(a lone surrogate) and cannot be sent back",
+                request=request,
+                response=response,
+            )
+        if isinstance(token, str) and len(token) > 2000:
+            raise InvalidResponseError(
+                f"{request.method} {request.url.path}: 'nextPageToken' is {len(token)} "
+                "characters long; the API promises at most 2000",
+                request=request,
+                response=response,
+            )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

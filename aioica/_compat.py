@@ -26,6 +26,8 @@ __all__ = [
     "build_redirect_request",
     "client_internals_available",
     "default_encoding",
+    "headers_from_raw",
+    "ignores_cookies",
     "mark_request_read",
     "respx_active",
     "server_transport",
@@ -57,6 +59,27 @@ def mark_request_read(request: httpx.Request, body: bytes) -> None:
     iterate its stream."""
     # internals: httpx keeps a read request body in ``Request._content``.
     request._content = body
+
+
+def _headers_keep_triples() -> bool:
+    probe = httpx.Headers([(b"A", b"1")])
+    return getattr(probe, "_list", None) == [(b"A", b"a", b"1")] and hasattr(probe, "_encoding")
+
+
+_HEADERS_KEEP_TRIPLES = _headers_keep_triples()
+
+
+def headers_from_raw(raw: list[tuple[bytes, bytes]]) -> httpx.Headers:
+    """``httpx.Headers(raw)`` for names and values that are bytes already (a transport's
+    response headers), without httpx's two normalising calls per header."""
+    if not _HEADERS_KEEP_TRIPLES:
+        return httpx.Headers(raw)
+    # internals: httpx.Headers keeps (name, lower-case name, value) byte triples in ``_list``
+    # and the encoding it finds on first use in ``_encoding``.
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = [(name, name.lower(), value) for name, value in raw]
+    headers._encoding = None
+    return headers
 
 
 # -- the client's send machinery (for _fastpath) ---------------------------------------------------
@@ -180,6 +203,11 @@ class _NoCookies(httpx.Cookies):
 
     def extract_cookies(self, response: httpx.Response) -> None:
         """Keep nothing from the response."""
+
+
+def ignores_cookies(client: httpx.AsyncClient) -> bool:
+    """Whether ``client``'s cookie store keeps nothing (:func:`tune_client` was applied)."""
+    return isinstance(client.cookies, _NoCookies)
 
 
 def tune_client(client: httpx.AsyncClient) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from typing import Any
 
 import httpx
@@ -36,8 +36,10 @@ from ._compat import (
     build_redirect_request,
     client_internals_available,
     default_encoding,
+    ignores_cookies,
     transport_for_url,
 )
+from ._transports._pooled import WholeBody
 
 __all__ = ["RequestFactory", "Sender"]
 
@@ -93,6 +95,10 @@ class Sender:
         }
         self._flow_auth: tuple[type, ...] = (_auth.TokenAuth,)
         self._enabled = own_client and client_internals_available(client)
+        if self._enabled:
+            # Fixed for a client aioica built: looked up once, not per response.
+            self._encoding = default_encoding(client)
+            self._cookies = not ignores_cookies(client)
         #: Requests sent through the fast path / through ``client.send`` (for tests and stats).
         self.fast_count = 0
         self.httpx_count = 0
@@ -119,11 +125,13 @@ class Sender:
             return None
         return transport
 
-    async def __call__(self, request: httpx.Request, auth: AuthArg) -> httpx.Response:
+    def __call__(self, request: httpx.Request, auth: AuthArg) -> Awaitable[httpx.Response]:
+        # Not a coroutine itself: it hands back the one that does the work, so a request's
+        # chain of awaiting frames is one shorter.
         transport = self._transport_for(request, auth)
         if transport is None:
             self.httpx_count += 1
-            return await self._client.send(request, auth=auth, stream=True, follow_redirects=False)
+            return self._client.send(request, auth=auth, stream=True, follow_redirects=False)
         self.fast_count += 1
         if "timeout" not in request.extensions:
             request.extensions = {**request.extensions, "timeout": self._client.timeout.as_dict()}
@@ -131,11 +139,11 @@ class Sender:
         if header is not None:
             name, value = header(auth)
             request.headers[name] = value
-            return await self._send_single(transport, request, [])
+            return self._send_single(transport, request, ())
         if auth is None:
-            return await self._send_single(transport, request, [])
+            return self._send_single(transport, request, ())
         assert isinstance(auth, httpx.Auth)
-        return await self._send_with_flow(transport, request, auth.async_auth_flow(request))
+        return self._send_with_flow(transport, request, auth.async_auth_flow(request))
 
     async def _send_with_flow(
         self,
@@ -174,7 +182,7 @@ class Sender:
         self,
         transport: httpx.AsyncBaseTransport,
         request: httpx.Request,
-        history: list[httpx.Response],
+        history: Sequence[httpx.Response],
     ) -> httpx.Response:
         # The steps of httpx's AsyncClient._send_handling_redirects and _send_single_request
         # for a client without event hooks, never following redirects.
@@ -192,9 +200,15 @@ class Sender:
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
         response.request = request
-        response.stream = _TimedStream(stream, response, start)
-        client.cookies.extract_cookies(response)
-        response.default_encoding = default_encoding(client)
+        if isinstance(stream, WholeBody):
+            # Read in full already: the time to the end of the body is known now, and the body
+            # is left as it is for read_capped to take without iterating.
+            response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
+        else:
+            response.stream = _TimedStream(stream, response, start)
+        if self._cookies:
+            client.cookies.extract_cookies(response)
+        response.default_encoding = self._encoding
         if _httpx_logger.isEnabledFor(logging.INFO):
             _httpx_logger.info(
                 'HTTP Request: %s %s "%s %d %s"',

@@ -6,7 +6,6 @@ session-wide limits and the error mapping live here and nowhere else.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -14,9 +13,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
+from anyio.abc import AsyncBackend
 
-from ._body import read_capped
+from ._body import read_capped, read_whole
 from ._compat import AuthArg, basic_auth_header, mark_request_read
 from ._errors import (
     APIConnectionError,
@@ -35,8 +36,8 @@ from ._limits import PauseRefused, RateGate, Slots, TokenBucket
 from ._retry import RetryPolicy
 from ._text import inert
 from ._transports import classify_transport_error
+from ._transports._pooled import WholeBody
 from ._wire import CREDENTIAL_HEADERS, MEDIA_TYPE
-from ._wiretext import loads_page
 
 __all__ = ["Requester", "logger", "read_capped", "request_deadline"]
 
@@ -121,8 +122,12 @@ class Requester:
         max_response_bytes: int,
         own_client: bool = False,
         on_event: EventHook | None = None,
+        backend: type[AsyncBackend] | None = None,
     ) -> None:
         self.client = client
+        # The running loop's anyio backend, looked up once: anyio's module-level functions
+        # look it up on every call (a sniffio probe each), several times per request.
+        self._backend = backend or anyio.lowlevel.current_token().backend_class
         self.auth = auth
         self.headers = headers
         self.limiter = limiter
@@ -136,6 +141,7 @@ class Requester:
         # bulk concurrency); a caller's client always goes through build_request.
         self._direct = own_client
         self._timeout = {"timeout": client.timeout.as_dict()}
+        self._default_deadline = request_deadline(self._timeout["timeout"])
         self._post_headers = {**headers, "Content-Type": MEDIA_TYPE}
         self.requests_sent = 0
         self.on_event = on_event
@@ -144,6 +150,8 @@ class Requester:
         # with less machinery where aioica owns the client, the auth and the transport.
         self._new_request = RequestFactory(self.headers, self._post_headers, self._timeout)
         self._send = Sender(client, own_client=own_client)
+        # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
+        self._auth_arg: AuthArg = auth if auth is not None else httpx.USE_CLIENT_DEFAULT
 
     async def send(
         self,
@@ -159,11 +167,30 @@ class Requester:
         attempt = 0
         self._calls += 1
         call = self._calls
+        gate = self.gate
         while True:
             attempt += 1
             error: APIError
             try:
-                return await self._attempt(method, url, body, attempt, policy, call)
+                # The session-wide 429 pause: waited for only as long as this call's policy
+                # allows, counted from when the call first finds the gate closed (the clock is
+                # not read at all while no 429 has ever closed it, i.e. on almost every request).
+                deadline = math.inf
+                if gate.paused_until:
+                    deadline = anyio.current_time() + policy.max_pause_wait
+                    await gate.wait(deadline)
+                if self.bucket is not None:
+                    await self.bucket.acquire()
+                async with self.limiter:
+                    # A 429 may have arrived while this request queued for a slot.
+                    if gate.paused_until:
+                        if deadline == math.inf:
+                            deadline = anyio.current_time() + policy.max_pause_wait
+                        await gate.wait(deadline)
+                    hook = self.on_event
+                    if hook is None:
+                        return await self._exchange(method, url, body, attempt)
+                    return await self._observed(hook, method, url, body, attempt, call)
             except APIError as exc:
                 error = exc
             except PauseRefused as refused:
@@ -223,36 +250,6 @@ class Requester:
             error=error,
         )
 
-    async def _attempt(
-        self,
-        method: str,
-        url: httpx.URL,
-        body: bytes | None,
-        attempt: int,
-        policy: RetryPolicy,
-        call: int,
-    ) -> httpx.Response:
-        # The session-wide 429 pause: waited for only as long as this call's policy allows,
-        # counted from when the call first finds the gate closed (the clock is not read at all
-        # while no 429 has ever closed it, i.e. on almost every request).
-        gate = self.gate
-        deadline = math.inf
-        if gate.paused_until:
-            deadline = anyio.current_time() + policy.max_pause_wait
-            await gate.wait(deadline)
-        if self.bucket is not None:
-            await self.bucket.acquire()
-        async with self.limiter:
-            # A 429 may have arrived while this request queued for a slot.
-            if gate.paused_until:
-                if deadline == math.inf:
-                    deadline = anyio.current_time() + policy.max_pause_wait
-                await gate.wait(deadline)
-            hook = self.on_event
-            if hook is None:
-                return await self._exchange(method, url, body, attempt)
-            return await self._observed(hook, method, url, body, attempt, call)
-
     async def _observed(
         self,
         hook: EventHook,
@@ -287,12 +284,21 @@ class Requester:
             headers = self.headers if body is None else self._post_headers
             request = self.client.build_request(method, url, headers=headers)
         _set_body(request, body)
-        deadline = request_deadline(request.extensions.get("timeout"))
+        timeout = request.extensions.get("timeout")
+        if timeout is self._timeout["timeout"]:
+            deadline = self._default_deadline
+        else:
+            deadline = request_deadline(timeout)
         # One deadline for the whole attempt: token renewal, every redirect hop, headers and
         # body. Per-read timeouts alone never end a response that trickles in.
-        with anyio.move_on_after(math.inf if deadline is None else deadline) as scope:
+        backend = self._backend
+        with backend.create_cancel_scope(
+            deadline=math.inf if deadline is None else backend.current_time() + deadline
+        ) as scope:
             try:
-                response = await self._follow(request, method, body, attempt)
+                response = await self._send_one(request, self._auth_arg, attempt)
+                if response.status_code in _REDIRECTS and self.follow_redirects:
+                    response = await self._follow(request, response, method, body, attempt)
             except APIError:
                 if not scope.cancel_called:
                     raise
@@ -307,19 +313,21 @@ class Requester:
         raise error_for_response(response, secrets=self.held_secrets())
 
     async def _follow(
-        self, request: httpx.Request, method: str, body: bytes | None, attempt: int
+        self,
+        request: httpx.Request,
+        response: httpx.Response,
+        method: str,
+        body: bytes | None,
+        attempt: int,
     ) -> httpx.Response:
-        """Send ``request`` and follow redirects (when enabled); return the last answer."""
-        # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
-        auth: AuthArg = self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
+        """Follow the redirect ``response`` answered to ``request``; return the last answer."""
+        auth = self._auth_arg
         timeout = request.extensions.get("timeout")
-        for _hop in range(_MAX_REDIRECTS + 1):
-            response = await self._send_one(request, auth, attempt)
-            if response.status_code not in _REDIRECTS:
-                break
+        hops = 0
+        while True:
             location = response.headers.get("location")
-            if not self.follow_redirects or not location:
-                break
+            if not location:
+                return response
             target = _redirect_target(request, response, location)
             same_origin = _same_origin(request.url, target)
             if not same_origin:
@@ -345,7 +353,12 @@ class Requester:
                 extensions={} if timeout is None else {"timeout": timeout},
             )
             _set_body(request, hop_body)
-        return response
+            if hops == _MAX_REDIRECTS:
+                return response
+            hops += 1
+            response = await self._send_one(request, auth, attempt)
+            if response.status_code not in _REDIRECTS:
+                return response
 
     def held_secrets(self) -> set[str]:
         """Every credential the session holds, to mask wherever a server echoes one.
@@ -380,7 +393,14 @@ class Requester:
             # (X-API-Key) on other origins.
             response = await self._send(request, auth)
             try:
-                await self._read_capped(response)
+                stream = response.stream
+                if isinstance(stream, WholeBody):
+                    self._check_size(response, len(stream.raw))
+                    self._check_read(
+                        response, read_whole(response, stream, self.max_response_bytes)
+                    )
+                else:
+                    await self._read_capped(response)
             finally:
                 # Shielded: after the deadline the connection must still be given back (or
                 # closed), and closing never waits on the server for long. A body read in full
@@ -409,19 +429,26 @@ class Requester:
                 )
 
     async def _read_capped(self, response: httpx.Response) -> None:
-        limit = self.max_response_bytes
         declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isdigit():
+            self._check_size(response, int(declared))
+        self._check_read(response, await read_capped(response, self.max_response_bytes))
+
+    def _check_size(self, response: httpx.Response, size: int) -> None:
+        limit = self.max_response_bytes
+        if size > limit:
             where = f"{response.request.method} {response.request.url.path}"
             raise InvalidResponseError(
-                f"{where}: response of {int(declared)} bytes exceeds max_response_bytes={limit}",
+                f"{where}: response of {size} bytes exceeds max_response_bytes={limit}",
                 request=response.request,
                 response=response,
             )
-        if not await read_capped(response, limit):
+
+    def _check_read(self, response: httpx.Response, read: bool) -> None:
+        if not read:
             where = f"{response.request.method} {response.request.url.path}"
             raise InvalidResponseError(
-                f"{where}: response body exceeds max_response_bytes={limit}",
+                f"{where}: response body exceeds max_response_bytes={self.max_response_bytes}",
                 request=response.request,
                 response=response,
             )
@@ -494,79 +521,5 @@ def _has_request(exc: httpx.TransportError | httpx.DecodingError) -> bool:
     try:
         exc.request  # noqa: B018
     except RuntimeError:
-        return False
-    return True
-
-
-def decode_json(
-    response: httpx.Response, *, what: str, keep_text: frozenset[str] | None = None
-) -> Any:
-    """Parse a 2xx body as a JSON object, or raise :class:`InvalidResponseError`.
-
-    With ``keep_text``, page items keep their wire text (:func:`~aioica._wiretext.loads_page`).
-    """
-    request = response.request
-    try:
-        if keep_text is None:
-            data = json.loads(response.content)
-        else:
-            data = loads_page(response.content, keep_text)
-    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-        ctype = response.headers.get("content-type", "no content type").split(";")[0]
-        raise InvalidResponseError(
-            f"{request.method} {request.url.path}: expected a JSON {what}, got an unparsable "
-            f"{ctype} body ({type(exc).__name__})",
-            request=request,
-            response=response,
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidResponseError(
-            f"{request.method} {request.url.path}: expected a JSON object ({what}), got "
-            f"{type(data).__name__}",
-            request=request,
-            response=response,
-        )
-    return data
-
-
-def check_page_shape(data: dict[str, Any], response: httpx.Response, *, paged: bool) -> None:
-    """Reject a body whose structure cannot be a page: items not a list, a bad cursor."""
-    request = response.request
-    items = data.get("items")
-    if items is not None and not isinstance(items, list):
-        raise InvalidResponseError(
-            f"{request.method} {request.url.path}: 'items' is {type(items).__name__}, not a list",
-            request=request,
-            response=response,
-        )
-    if paged:
-        token = data.get("nextPageToken")
-        if token is not None and not isinstance(token, str):
-            raise InvalidResponseError(
-                f"{request.method} {request.url.path}: 'nextPageToken' is "
-                f"{type(token).__name__}, not a string",
-                request=request,
-                response=response,
-            )
-        if isinstance(token, str) and not _encodable(token):
-            raise InvalidResponseError(
-                f"{request.method} {request.url.path}: 'nextPageToken' is not valid Unicode "
-                "(a lone surrogate) and cannot be sent back",
-                request=request,
-                response=response,
-            )
-        if isinstance(token, str) and len(token) > 2000:
-            raise InvalidResponseError(
-                f"{request.method} {request.url.path}: 'nextPageToken' is {len(token)} "
-                "characters long; the API promises at most 2000",
-                request=request,
-                response=response,
-            )
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
         return False
     return True

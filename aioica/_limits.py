@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Callable
 
 import anyio
+import anyio.lowlevel
 
 __all__ = ["PauseRefused", "RateGate", "Slots", "TokenBucket"]
 
@@ -101,12 +103,15 @@ class Slots:
     on, never lost.
     """
 
-    __slots__ = ("_borrowed", "_total", "_waiters")
+    __slots__ = ("_borrowed", "_new_event", "_total", "_waiters")
 
     def __init__(self, total: int) -> None:
         self._total = total
         self._borrowed = 0
         self._waiters: collections.deque[anyio.Event] = collections.deque()
+        # The running backend's event class, found at the first wait: ``anyio.Event()`` looks
+        # the backend up again on every call.
+        self._new_event: Callable[[], anyio.Event] | None = None
 
     @property
     def borrowed(self) -> int:
@@ -118,7 +123,10 @@ class Slots:
         if self._borrowed < self._total and not self._waiters:
             self._borrowed += 1
             return
-        event = anyio.Event()
+        new_event = self._new_event
+        if new_event is None:
+            new_event = self._new_event = anyio.lowlevel.current_token().backend_class.create_event
+        event = new_event()
         self._waiters.append(event)
         try:
             await event.wait()

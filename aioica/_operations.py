@@ -4,7 +4,7 @@ typed: it returns plain dicts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import attrs
@@ -486,16 +486,16 @@ class Operations:
         )
         return data
 
-    async def _detail(
+    def _detail(
         self,
         project_id: str,
         workflow_session_id: str,
         part: str,
         model: type[Any] | None,
         retry: RetryPolicy | None,
-    ) -> tuple[Any, httpx.Response]:
-        path = session_path(project_id, workflow_session_id, part)
-        return await self._call("GET", path, [], None, model, paged=False, retry=retry)
+    ) -> Awaitable[tuple[Any, httpx.Response]]:
+        path = session_path(project_id, workflow_session_id, part)  # not awaited: one frame less
+        return self._call("GET", path, [], None, model, paged=False, retry=retry)
 
     # -- libica's *_with_http_info ------------------------------------------------------------
 

@@ -45,6 +45,12 @@ ANALYSIS_SORT_FIELDS = frozenset(
 )
 
 
+_SEGMENTS: dict[str, str] = {}
+# Ids that passed the checks, with their encoded form: a project id is on every request and a
+# session id on three or more, so most calls find theirs here. Bounded by clearing.
+_SEGMENTS_MAX = 1024
+
+
 def path_segment(name: str, value: object) -> str:
     """Percent-encode one path parameter so that no value can change the path.
 
@@ -52,6 +58,10 @@ def path_segment(name: str, value: object) -> str:
     would send the request to another endpoint; they are rejected, as are empty values, control
     characters and absurd lengths.
     """
+    if value.__class__ is str:
+        known = _SEGMENTS.get(value)
+        if known is not None:
+            return known
     if isinstance(value, UUID):
         return str(value)
     if not isinstance(value, str):
@@ -65,7 +75,12 @@ def path_segment(name: str, value: object) -> str:
     if _CONTROL.search(value):
         raise InvalidParameterError(name, "must not contain control characters")
     _encodable(name, value)
-    return quote(value, safe="")
+    encoded = quote(value, safe="")
+    if value.__class__ is str:
+        if len(_SEGMENTS) >= _SEGMENTS_MAX:
+            _SEGMENTS.clear()
+        _SEGMENTS[value] = encoded
+    return encoded
 
 
 def _encodable(name: str, value: str) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import enum
 import json
 import os
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from urllib.parse import quote, urlencode
@@ -18,6 +18,7 @@ import httpx
 from anyio.abc import ObjectSendStream
 
 from ._background import Producer, Producers, Run
+from ._body import check_page_shape, decode_json
 from ._compat import url_builder
 from ._config import (
     DEFAULT_BASE_URL,
@@ -38,13 +39,13 @@ from ._export import (
     OnError,
     RawExportRecord,
 )
-from ._http import Requester, check_page_shape, decode_json
+from ._http import Requester
 from ._limits import RateGate, Slots, TokenBucket
 from ._operations import Operations
 from ._paging import Paginator, validate_iteration
 from ._params import PageParams
 from ._retry import DEFAULT_RETRY, RetryPolicy
-from ._transports import aiohttp_available, current_async_library
+from ._transports import aiohttp_available, current_async_library, in_loop
 from ._validate import config_int
 from ._version import __version__
 from ._wire import MEDIA_TYPE
@@ -204,6 +205,7 @@ class Session(Operations):
         self._requester: Requester | None = None
         self._producers = Producers()
         self._loop: anyio.lowlevel.EventLoopToken | None = None
+        self._library: str | None = None
         # What __aenter__ opened, closed in reverse order by aclose().
         self._exit_stack = contextlib.AsyncExitStack()
         self._close_done: anyio.Event | None = None
@@ -300,8 +302,10 @@ class Session(Operations):
             max_response_bytes=self._max_response_bytes,
             own_client=self._own_client,
             on_event=self._on_event,
+            backend=loop.backend_class,
         )
         self._loop = loop
+        self._library = current_async_library()
         self._state = _State.OPEN
         return self
 
@@ -346,13 +350,7 @@ class Session(Operations):
         return 0 if self._requester is None else self._requester.requests_sent
 
     def _check_loop(self) -> None:
-        if self._loop is None:
-            return
-        try:
-            current = anyio.lowlevel.current_token()
-        except RuntimeError:
-            current = None
-        if current != self._loop:
+        if self._loop is not None and not in_loop(self._loop, self._library):
             raise WrongEventLoopError(
                 "this Session was opened in another event loop or thread; a session and its "
                 "connections belong to the loop that opened it: open one Session per event loop"
@@ -414,8 +412,8 @@ class Session(Operations):
         prefetch, max_items = validate_iteration(prefetch, max_items)
         target = None if raw else model
 
-        async def fetch(p: PageParams) -> tuple[Any, httpx.Response]:
-            return await self._call(
+        def fetch(p: PageParams) -> Awaitable[tuple[Any, httpx.Response]]:
+            return self._call(
                 method, path, base_query + p.query(), body, target, paged=True, retry=retry
             )
 

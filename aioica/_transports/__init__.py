@@ -22,6 +22,7 @@ from typing import Literal
 
 import httpx
 import sniffio
+from anyio.lowlevel import EventLoopToken
 
 from ._aiohttp import AiohttpTransport, map_aiohttp_error
 from ._pooled import PooledTransport
@@ -35,6 +36,7 @@ __all__ = [
     "build_transport",
     "classify_transport_error",
     "current_async_library",
+    "in_loop",
     "map_aiohttp_error",
     "own_transport_types",
 ]
@@ -49,6 +51,22 @@ def current_async_library() -> str | None:
         return str(sniffio.current_async_library())
     except sniffio.AsyncLibraryNotFoundError:
         return None
+
+
+def in_loop(loop: EventLoopToken, library: str | None) -> bool:
+    """Whether the running loop is ``loop`` (a token taken under ``library``).
+
+    What comparing ``anyio.lowlevel.current_token()`` says, without its sniffio probe on every
+    call: the opening backend's own token, and sniffio's hints, which name the library whenever
+    one sets them (trio does for each task step, so a trio guest task in an asyncio loop's
+    thread does not pass for the asyncio loop).
+    """
+    try:
+        same = loop.backend_class.current_token() == loop.native_token
+    except RuntimeError:
+        return False
+    hint = sniffio.thread_local.name or sniffio.current_async_library_cvar.get()
+    return same and (hint is None or hint == library)
 
 
 def aiohttp_available() -> bool:

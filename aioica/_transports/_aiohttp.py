@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import sniffio
 
-from .._compat import respx_active
-from ._pooled import EAGER_READ_LIMIT, KEEPALIVE_EXPIRY, PooledTransport
+from .._compat import headers_from_raw, respx_active
+from ._pooled import EAGER_READ_LIMIT, KEEPALIVE_EXPIRY, PooledTransport, WholeBody
 
 if TYPE_CHECKING:
     import aiohttp
@@ -111,12 +111,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._ssl = ssl_context if ssl_context is not None else httpx.create_ssl_context()
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
+        self._url_class: Any = None  # yarl.URL, imported with aiohttp
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self._fallback: PooledTransport | None = None
         self._closed = False
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
+        from yarl import URL
+
+        self._url_class = URL
 
         if self._closed:
             raise RuntimeError("the transport is closed")
@@ -159,23 +163,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if respx_active():
             return await self._respx_route(request)
         session = self._session or self._open()
-        from yarl import URL
-
-        headers = request.headers.multi_items()
         try:
             data: Any = request.content or None
+            headers = _headers(request.headers, streamed=False)
         except httpx.RequestNotRead:
             body = request.stream
             if not isinstance(body, AsyncIterable):
                 raise TypeError("an async transport needs an async request body") from None
             data = _body(body)
-            # aiohttp frames a streamed body itself and refuses a preset framing header.
-            headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
+            headers = _headers(request.headers, streamed=True)
         try:
             response = await session.request(
                 request.method,
                 # httpx already percent-encoded the URL; encoded=True keeps it byte for byte.
-                URL(str(request.url), encoded=True),
+                self._url_class(str(request.url), encoded=True),
                 headers=headers,
                 data=data,
                 allow_redirects=False,
@@ -195,7 +196,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if length is not None and length <= EAGER_READ_LIMIT:
             try:
                 # read() releases the connection to the pool at the end of the body.
-                stream = httpx.ByteStream(await response.read())
+                stream = WholeBody(
+                    await response.read(), response.headers.get("Content-Encoding", "")
+                )
             except Exception as exc:
                 response.close()
                 mapped = map_aiohttp_error(exc)
@@ -209,7 +212,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             stream = _AiohttpStream(response)
         return httpx.Response(
             status_code=response.status,
-            headers=response.raw_headers,
+            headers=headers_from_raw(list(response.raw_headers)),
             stream=stream,
             request=request,
             extensions=extensions,
@@ -229,6 +232,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await session.close()
         if self._fallback is not None:
             await self._fallback.aclose()
+
+
+def _headers(headers: httpx.Headers, *, streamed: bool) -> Any:
+    """A request's headers as aiohttp takes them: a dict of strings, or pairs when needed."""
+    # Headers.multi_items() looks the encoding up again for every name and value. A dict of
+    # strings is one object the cyclic collector never tracks, where a list of pairs is one per
+    # header, each alive (and scanned by every young pass) for the whole exchange.
+    encoding = headers.encoding
+    raw = headers.raw
+    if streamed:
+        # aiohttp frames a streamed body itself and refuses a preset framing header.
+        raw = [(k, v) for k, v in raw if k.lower() != b"transfer-encoding"]
+    as_dict = {k.decode(encoding): v.decode(encoding) for k, v in raw}
+    if len(as_dict) == len(raw):
+        return as_dict
+    return [(k.decode(encoding), v.decode(encoding)) for k, v in raw]  # a repeated name
 
 
 async def _body(stream: AsyncIterable[bytes]) -> AsyncIterator[bytes]:

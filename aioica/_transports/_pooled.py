@@ -12,7 +12,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-__all__ = ["EAGER_READ_LIMIT", "KEEPALIVE_EXPIRY", "POOL_SIZE", "PooledTransport", "small"]
+__all__ = [
+    "EAGER_READ_LIMIT",
+    "KEEPALIVE_EXPIRY",
+    "POOL_SIZE",
+    "PooledTransport",
+    "WholeBody",
+    "small",
+]
 
 #: Connections per httpcore pool. Measured best at 4.
 POOL_SIZE = 4
@@ -24,6 +31,22 @@ EAGER_READ_LIMIT = 1 << 20
 
 #: httpx's default keep-alive expiry, kept for aiohttp too so both behave alike.
 KEEPALIVE_EXPIRY = 5.0
+
+
+class WholeBody(httpx.ByteStream):
+    """A response body the transport has read in full, still in its content coding.
+
+    ``_body.read_capped`` takes ``raw`` as it is, without the per-response async iteration
+    and close; anyone else iterates it like any ``httpx.ByteStream``. ``coding`` is the
+    ``Content-Encoding`` header's value when the transport looked it up cheaply, else None.
+    """
+
+    __slots__ = ("coding", "raw")
+
+    def __init__(self, raw: bytes, coding: str | None = None) -> None:
+        super().__init__(raw)
+        self.raw = raw
+        self.coding = coding
 
 
 class _CountedStream(httpx.AsyncByteStream):
@@ -100,7 +123,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             return httpx.Response(
                 status_code=response.status_code,
                 headers=response.headers,
-                stream=httpx.ByteStream(body),
+                stream=WholeBody(body),
                 extensions=response.extensions,
                 request=request,
             )

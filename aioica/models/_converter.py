@@ -187,6 +187,15 @@ def _field_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
         env["_uuid_cached"] = _UUID_CACHE.get
         env[name] = _structure_uuid
         return f"_uuid_cached(v) or {name}(v, None)"
+    if tp is bool:
+        env[name] = _structure_bool
+        return f"v if v.__class__ is bool else {name}(v, None)"
+    if tp is datetime and _fromisoformat is not None:
+        # The common case inline: a "Z" timestamp is what fromisoformat parses as UTC. If it
+        # refuses one, the object goes to the slow path, whose hook parses leniently.
+        env["_fromiso"] = _fromisoformat
+        env[name] = _structure_datetime
+        return f"_fromiso(v) if v.__class__ is str and v[-1:] == 'Z' else {name}(v, None)"
     if tp in _SCALARS:
         env[name] = _SCALARS[tp]
         return f"{name}(v, None)"

@@ -227,6 +227,27 @@ async def test_session_exit_cancels_everything_still_running() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_trio_guest_task_in_the_sessions_thread_is_refused(anyio_backend: str) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("a trio guest runs inside an asyncio loop")
+    import sniffio
+
+    fake = FakeICA(Dataset(seed=23, sessions=5))
+    async with fake.session() as ica:
+        await ica.get_workflow_sessions(P)
+        sent = fake.counters.requests
+        # What trio sets for each step of its tasks, guest mode included.
+        sniffio.thread_local.name = "trio"
+        try:
+            with pytest.raises(aioica.WrongEventLoopError):
+                await ica.get_workflow_sessions(P)
+        finally:
+            sniffio.thread_local.name = None
+        assert fake.counters.requests == sent
+        assert (await ica.get_workflow_sessions(P)).items
+
+
+@pytest.mark.anyio
 async def test_a_session_used_from_another_event_loop_raises_before_sending() -> None:
     fake = FakeICA(Dataset(seed=23, sessions=5))
     async with fake.session() as ica:

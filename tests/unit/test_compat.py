@@ -22,6 +22,8 @@ from aioica._compat import (
     build_redirect_request,
     client_internals_available,
     default_encoding,
+    headers_from_raw,
+    ignores_cookies,
     mark_request_read,
     respx_active,
     server_transport,
@@ -168,3 +170,26 @@ def test_uvicorn_send_exposes_the_connection_transport() -> None:
 
 def _request() -> httpx.Request:
     return httpx.Request("GET", "https://ica.example/x")
+
+
+def test_headers_from_raw_builds_what_httpx_headers_builds() -> None:
+    assert _compat._HEADERS_KEEP_TRIPLES, "httpx.Headers no longer keeps (name, lower, value)"
+    raw = [
+        (b"Content-Type", b"application/json"),
+        (b"Set-Cookie", b"a=1"),
+        (b"set-cookie", b"b=2"),
+        (b"X-Caf\xc3\xa9", b"\xc3\xa9t\xc3\xa9"),
+    ]
+    fast, slow = headers_from_raw(raw), httpx.Headers(raw)
+    assert fast.raw == slow.raw
+    assert fast.multi_items() == slow.multi_items()
+    assert fast.encoding == slow.encoding == "utf-8"
+    assert fast.get_list("SET-COOKIE") == slow.get_list("set-cookie") == ["a=1", "b=2"]
+    assert httpx.Response(200, headers=fast).headers == httpx.Response(200, headers=slow).headers
+
+
+def test_ignores_cookies_only_after_tune_client() -> None:
+    client = httpx.AsyncClient()
+    assert not ignores_cookies(client)
+    tune_client(client)
+    assert ignores_cookies(client)

@@ -390,8 +390,14 @@ async def test_own_transports_take_the_fast_path_over_tcp(anyio_backend: str, ki
         info = await ica.get_workflow_session_inputs_with_http_info(
             "demo-project", str(records[0].workflow_session.id)
         )
-        assert info.http_response.elapsed.total_seconds() > 0
-        assert info.http_response.request.headers["accept"] == "application/vnd.illumina.v3+json"
+        response = info.http_response
+        assert response.elapsed.total_seconds() > 0
+        assert response.request.headers["accept"] == "application/vnd.illumina.v3+json"
+        # Read in full by the transport and taken as it is: the response is read and closed,
+        # and its content is the decoded body.
+        assert response.is_closed and response.is_stream_consumed
+        assert response.headers["content-encoding"] == "gzip"
+        assert len(response.json()["items"]) == len(info.data.items) > 0
     if kind == "token":
         assert isinstance(auth, aioica.TokenAuth) and auth.mint_count == 1
 

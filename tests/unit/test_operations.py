@@ -598,3 +598,25 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.base_url == "https://other.example.org/ica/rest"
     s = aioica.Session.from_env(base_url="https://explicit.example.org/ica/rest")
     assert s.base_url == "https://explicit.example.org/ica/rest"
+
+
+def test_path_segment_remembers_only_what_passed() -> None:
+    from aioica import _params
+
+    _params._SEGMENTS.clear()
+    assert _params.path_segment("project_id", "a b/c") == "a%20b%2Fc"
+    assert _params._SEGMENTS == {"a b/c": "a%20b%2Fc"}
+    assert _params.path_segment("workflow_session_id", "a b/c") == "a%20b%2Fc"
+    for bad in ("", "..", "x\n", "\ud800", "x" * 2000):
+        with pytest.raises(aioica.InvalidParameterError):
+            _params.path_segment("project_id", bad)
+        assert bad not in _params._SEGMENTS
+
+    class Odd(str):
+        pass
+
+    assert _params.path_segment("project_id", Odd("odd")) == "odd"
+    assert "odd" not in _params._SEGMENTS  # only exact strings are remembered
+    for i in range(_params._SEGMENTS_MAX + 5):
+        _params.path_segment("project_id", f"id-{i}")
+    assert len(_params._SEGMENTS) <= _params._SEGMENTS_MAX

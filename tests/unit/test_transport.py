@@ -678,3 +678,21 @@ def test_url_builder_matches_httpx_parsing(
     assert fast.raw_path == slow.raw_path
     assert str(fast) == str(slow)
     assert list(fast.params.multi_items()) == list(slow.params.multi_items())
+
+
+def test_aiohttp_request_headers_keep_every_value() -> None:
+    from aioica._transports._aiohttp import _headers
+
+    single = httpx.Headers({"Accept": "a/b", "X-API-Key": "k"})
+    assert _headers(single, streamed=False) == {"Accept": "a/b", "X-API-Key": "k"}
+    repeated = httpx.Headers(
+        [("Accept", "a/b"), ("X-Tag", "1"), ("X-Tag", "2"), ("Transfer-Encoding", "chunked")]
+    )
+    assert _headers(repeated, streamed=False) == [
+        ("Accept", "a/b"),
+        ("X-Tag", "1"),
+        ("X-Tag", "2"),
+        ("Transfer-Encoding", "chunked"),
+    ]
+    # aiohttp frames a streamed body itself.
+    assert _headers(repeated, streamed=True) == [("Accept", "a/b"), ("X-Tag", "1"), ("X-Tag", "2")]
