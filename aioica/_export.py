@@ -11,6 +11,7 @@ the iterator, so dropping the iterator can stop the producer (see ``_background`
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -338,57 +339,18 @@ class _ExportJob:
         return self.concurrency >= self.engine.max_concurrency
 
     async def _record(self, ws: Any, sid: str) -> AnyRecord:
-        operations = self.engine.operations
-        pid = self.project_id
+        # Methods rather than closures: a session's pending parts keep no function objects and
+        # cells alive, which every young pass of the garbage collector would scan.
         parts: dict[str, list[Any]] = {}
-
-        async def inputs() -> None:
-            page = await operations.get_workflow_session_inputs(
-                pid, sid, retry=self.retry, raw=self.raw
-            )
-            parts["inputs"] = page_items(page)
-
-        async def configurations() -> None:
-            page = await operations.get_workflow_session_configurations(
-                pid, sid, retry=self.retry, raw=self.raw
-            )
-            parts["configurations"] = page_items(page)
-
-        async def analyses() -> None:
-            # The whole cursor chain, in this task: a session's analyses rarely fill one page,
-            # and a look-ahead producer per session would cost more than it saves.
-            paginator = operations.search_orchestrated_analyses(
-                pid, sid, retry=self.retry, raw=self.raw
-            )
-            params: PageParams | None = paginator.params
-            found: list[Any] = []
-            seen: set[str] = set()
-            pages = 0
-            cap = self.max_analyses
-            while params is not None:
-                page = await paginator.fetch(params)
-                items = page_items(page)
-                pages += 1
-                # Checked before keeping the page: an endless or absurd cursor costs at most
-                # `cap` analyses plus one page of memory, and `cap` pages of requests.
-                if len(found) + len(items) > cap or pages > cap:
-                    what = "analyses" if len(found) + len(items) > cap else "pages of analyses"
-                    raise PaginationError(
-                        f"workflow session {sid}: the server listed more than {cap:,} {what} "
-                        "(max_analyses_per_session); stopped instead of growing without bound"
-                    )
-                found.extend(items)
-                params = next_params(params, page, seen)
-            parts["analyses"] = found
-
-        calls = {"inputs": inputs, "configurations": configurations, "analyses": analyses}
         error: ICAError | None = None
         try:
             if self._sequential_parts():
                 for name in self.include:
-                    await calls[name]()
+                    parts[name] = await self._part(name, sid)
             else:
-                await _gather([calls[name] for name in self.include])
+                await _gather(
+                    [functools.partial(self._keep_part, name, sid, parts) for name in self.include]
+                )
         except ICAError as exc:
             if self.on_error == "raise" or isinstance(exc, _FATAL):
                 raise
@@ -400,6 +362,50 @@ class _ExportJob:
             analyses=parts.get("analyses"),
             error=error,
         )
+
+    async def _keep_part(self, name: str, sid: str, parts: dict[str, list[Any]]) -> None:
+        parts[name] = await self._part(name, sid)
+
+    async def _part(self, name: str, sid: str) -> list[Any]:
+        operations = self.engine.operations
+        if name == "inputs":
+            page = await operations.get_workflow_session_inputs(
+                self.project_id, sid, retry=self.retry, raw=self.raw
+            )
+        elif name == "configurations":
+            page = await operations.get_workflow_session_configurations(
+                self.project_id, sid, retry=self.retry, raw=self.raw
+            )
+        else:
+            return await self._analyses(sid)
+        return page_items(page)
+
+    async def _analyses(self, sid: str) -> list[Any]:
+        # The whole cursor chain, in this task: a session's analyses rarely fill one page, and a
+        # look-ahead producer per session would cost more than it saves.
+        paginator = self.engine.operations.search_orchestrated_analyses(
+            self.project_id, sid, retry=self.retry, raw=self.raw
+        )
+        params: PageParams | None = paginator.params
+        found: list[Any] = []
+        seen: set[str] = set()
+        pages = 0
+        cap = self.max_analyses
+        while params is not None:
+            page = await paginator.fetch(params)
+            items = page_items(page)
+            pages += 1
+            # Checked before keeping the page: an endless or absurd cursor costs at most `cap`
+            # analyses plus one page of memory, and `cap` pages of requests.
+            if len(found) + len(items) > cap or pages > cap:
+                what = "analyses" if len(found) + len(items) > cap else "pages of analyses"
+                raise PaginationError(
+                    f"workflow session {sid}: the server listed more than {cap:,} {what} "
+                    "(max_analyses_per_session); stopped instead of growing without bound"
+                )
+            found.extend(items)
+            params = next_params(params, page, seen)
+        return found
 
 
 class Export(BackgroundIterator[RecordT]):
