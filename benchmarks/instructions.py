@@ -1,0 +1,167 @@
+"""Instructions per W1a export under callgrind: aioica against the hand-written aiohttp floor.
+
+    python benchmarks/instructions.py [--sessions 300] [--rows floor,models,raw]
+
+CPU time on a shared 2-core machine moves by 10-30 % between processes running the same code;
+instruction counts do not. Each row runs its client in a fresh process under
+``valgrind --tool=callgrind`` (the fake ICA is served by another process, which is not
+counted), once with one export and once with three; the difference is the instructions of two
+exports, start-up, imports and connection set-up cancelled out. The floor makes
+``streaming.floor_export``'s requests (the same as aioica's export, ``json.loads``, no models)
+without its warm-up and heartbeat, and, like aioica's Session, keeps its connections across
+exports.
+
+Under callgrind the client is much slower than the network, so its event loop finds more
+callbacks ready per pass than at full speed: the ratios are not the time ratios, but they are
+the same from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+PROJECT = "demo-project"
+
+
+async def _floor_exports(url: str, times: int) -> None:
+    """``streaming.floor_export``'s requests, without its warm-up, heartbeat and probes, on one
+    ``aiohttp.ClientSession`` kept across exports (as aioica keeps its Session)."""
+    import aiohttp
+
+    from benchmarks.streaming import floor_call
+
+    base = f"{url}/api/projects/{PROJECT}/workflowSessions"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as http:
+        call = floor_call(http, asyncio.Semaphore(32), [0])
+
+        async def chain(target: str, size: int, token: str | None = None) -> int:
+            found = 0
+            while True:
+                params = {"pageSize": str(size)}
+                if token:
+                    params["pageToken"] = token
+                page = await call("POST", target, params)
+                found += len(page.get("items") or ())
+                token = page.get("nextPageToken")
+                if not token:
+                    return found
+
+        async def one(ws_id: str) -> None:
+            await asyncio.gather(
+                call("GET", f"{base}/{ws_id}/inputs"),
+                call("GET", f"{base}/{ws_id}/configurations"),
+                chain(f"{base}/{ws_id}/analyses:search", 1000),
+            )
+
+        async def export_once() -> None:
+            queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+            async def lister() -> None:
+                token = None
+                while True:
+                    params = {"pageSize": "100"}
+                    if token:
+                        params["pageToken"] = token
+                    page = await call("POST", f"{base}:search", params)
+                    for ws in page.get("items") or ():
+                        await queue.put(ws["id"])
+                    token = page.get("nextPageToken")
+                    if not token:
+                        break
+                for _ in range(32):
+                    await queue.put(None)
+
+            async def worker() -> None:
+                while (ws_id := await queue.get()) is not None:
+                    await one(ws_id)
+
+            await asyncio.gather(lister(), *(worker() for _ in range(32)))
+
+        for _ in range(times):
+            await export_once()
+
+
+async def _exports(url: str, who: str, times: int) -> None:
+    import aioica
+    from benchmarks._server import API_KEY
+
+    if who == "floor":
+        await _floor_exports(url, times)
+        return
+    async with aioica.Session(
+        auth=aioica.ApiKeyAuth(API_KEY), base_url=url, max_concurrency=32
+    ) as ica:
+        for _ in range(times):
+            async with ica.export_workflow_sessions(
+                PROJECT, page_size=100, raw=(who == "raw")
+            ) as export:
+                async for _record in export:
+                    pass
+
+
+def _child(who: str, times: int, sessions: int) -> None:
+    from benchmarks._server import fake_server
+
+    with fake_server(sessions=sessions, analyses=3, latency_ms=20) as url:
+        asyncio.run(_exports(url, who, times))
+
+
+def _instructions(who: str, times: int, sessions: int) -> int:
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--child",
+        who,
+        "--times",
+        str(times),
+        "--sessions",
+        str(sessions),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count in callgrind's output:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sessions", type=int, default=300)
+    parser.add_argument("--rows", default="floor,models,raw")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--times", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.times, args.sessions)
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("needs valgrind (apt install valgrind)")
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    per_export = {
+        who: (_instructions(who, 3, args.sessions) - _instructions(who, 1, args.sessions)) / 2
+        for who in rows
+    }
+    floor = per_export.get("floor")
+    print(f"W1a export of {args.sessions} sessions, 20 ms latency, 32 in flight")
+    print("| client | instructions per export | vs floor |")
+    print("|---|---:|---:|")
+    for who, count in per_export.items():
+        ratio = f"{count / floor:.2f}x" if floor else "-"
+        print(f"| {who} | {count / 1e6:,.0f} M | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
