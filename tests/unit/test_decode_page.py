@@ -68,3 +68,31 @@ async def test_other_tasks_run_while_a_big_page_decodes() -> None:
         done.set()
     # One slice per checkpoint: the ticker ran between slices, not only after the page.
     assert during >= 9
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-06T07:08:09Z", "2024-05-06T07:08:09+00:00"),
+        ("2024-05-06T07:08:09.123456789Z", "2024-05-06T07:08:09.123456+00:00"),
+        ("2024-05-06T07:08Z", "2024-05-06T07:08:00+00:00"),
+        # fromisoformat refuses this one; the lenient parser, reached via the slow path, does not.
+        (" 2024-05-06T07:08:09Z", "2024-05-06T07:08:09+00:00"),
+        ("2024-05-06T07:08:09+02:00", "2024-05-06T07:08:09+02:00"),
+        ("2024-05-06T07:08:09", "2024-05-06T07:08:09+00:00"),
+    ],
+)
+def test_timestamps_decode_inline_or_leniently(text: str, expected: str) -> None:
+    item = {**session_v4(str(uuid.UUID(int=7, version=4))), "timeCreated": text}
+    decoded = aioica.from_dict(item, aioica.models.WorkflowSessionV4)
+    assert decoded.time_created is not None
+    assert decoded.time_created.isoformat() == expected
+    assert "timeCreated" not in (decoded.extra or {})
+
+
+def test_a_timestamp_nobody_can_parse_is_kept_raw() -> None:
+    item = {**session_v4(str(uuid.UUID(int=7, version=4))), "timeCreated": "2024-13-01T00:00:00Z"}
+    decoded = aioica.from_dict(item, aioica.models.WorkflowSessionV4)
+    assert decoded.time_created is None
+    assert decoded.extra["timeCreated"] == "2024-13-01T00:00:00Z"
+    assert decoded.id == uuid.UUID(int=7, version=4)
