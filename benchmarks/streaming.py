@@ -254,6 +254,74 @@ def floor_call(http: Any, sem: Any, counter: list[int]) -> Callable[..., Awaitab
     return call
 
 
+def floor_session(
+    call: Callable[..., Awaitable[Any]], base: str
+) -> Callable[[str], Awaitable[int]]:
+    """The floor's work for one session: inputs, configurations and the analyses' cursor chain,
+    concurrently; the returned function gives the number of analyses."""
+    import asyncio
+
+    async def chain(target: str, size: int) -> list[Any]:
+        found: list[Any] = []
+        token = None
+        while True:
+            params = {"pageSize": str(size)}
+            if token:
+                params["pageToken"] = token
+            page = await call("POST", target, params)
+            found.extend(page.get("items") or ())
+            token = page.get("nextPageToken")
+            if not token:
+                return found
+
+    async def one(ws_id: str) -> int:
+        _, _, found = await asyncio.gather(
+            call("GET", f"{base}/{ws_id}/inputs"),
+            call("GET", f"{base}/{ws_id}/configurations"),
+            chain(f"{base}/{ws_id}/analyses:search", 1000),
+        )
+        return len(found)
+
+    return one
+
+
+async def floor_run(
+    call: Callable[..., Awaitable[Any]], base: str, concurrency: int, page_size: int
+) -> dict[str, int]:
+    """One export by the floor (``floor_export``'s measured span): the sessions and analyses."""
+    import asyncio
+
+    one = floor_session(call, base)
+    # As the export does: the listing runs ahead (its ids queue up, unbounded: they are
+    # small), `concurrency` sessions are in progress.
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    done = {"sessions": 0, "analyses": 0}
+
+    async def lister() -> None:
+        token = None
+        while True:
+            params = {"pageSize": str(page_size)}
+            if token:
+                params["pageToken"] = token
+            page = await call("POST", f"{base}:search", params)
+            for ws in page.get("items") or ():
+                await queue.put(ws["id"])
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        for _ in range(concurrency):
+            await queue.put(None)
+
+    async def worker() -> None:
+        while (ws_id := await queue.get()) is not None:
+            found = await one(ws_id)  # awaited first: `+= await` would lose updates
+            done["analyses"] += found
+            done["sessions"] += 1
+
+    await asyncio.gather(lister(), *(worker() for _ in range(concurrency)))
+    return done
+
+
 async def floor_export(
     url: str, concurrency: int, page_size: int, gc_freeze: bool = False
 ) -> dict[str, Any]:
@@ -273,26 +341,7 @@ async def floor_export(
     async with aiohttp.ClientSession(connector=connector) as http:
         call = floor_call(http, asyncio.Semaphore(concurrency), counter)
 
-        async def chain(target: str, size: int) -> list[Any]:
-            found: list[Any] = []
-            token = None
-            while True:
-                params = {"pageSize": str(size)}
-                if token:
-                    params["pageToken"] = token
-                page = await call("POST", target, params)
-                found.extend(page.get("items") or ())
-                token = page.get("nextPageToken")
-                if not token:
-                    return found
-
-        async def one(ws_id: str) -> int:
-            _, _, found = await asyncio.gather(
-                call("GET", f"{base}/{ws_id}/inputs"),
-                call("GET", f"{base}/{ws_id}/configurations"),
-                chain(f"{base}/{ws_id}/analyses:search", 1000),
-            )
-            return len(found)
+        one = floor_session(call, base)
 
         # Warm-up outside the measured span, as for aioica: the connections get opened.
         first = await call("POST", f"{base}:search", {"pageSize": str(2 * concurrency)})
@@ -303,33 +352,7 @@ async def floor_export(
         beat = Heartbeat(asyncio.sleep, probe=probe)
         beat_task = asyncio.create_task(beat.run())
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        # As the export does: the listing runs ahead (its ids queue up, unbounded: they are
-        # small), `concurrency` sessions are in progress.
-        queue: asyncio.Queue[str | None] = asyncio.Queue()
-        done = {"sessions": 0, "analyses": 0}
-
-        async def lister() -> None:
-            token = None
-            while True:
-                params = {"pageSize": str(page_size)}
-                if token:
-                    params["pageToken"] = token
-                page = await call("POST", f"{base}:search", params)
-                for ws in page.get("items") or ():
-                    await queue.put(ws["id"])
-                token = page.get("nextPageToken")
-                if not token:
-                    break
-            for _ in range(concurrency):
-                await queue.put(None)
-
-        async def worker() -> None:
-            while (ws_id := await queue.get()) is not None:
-                found = await one(ws_id)  # awaited first: `+= await` would lose updates
-                done["analyses"] += found
-                done["sessions"] += 1
-
-        await asyncio.gather(lister(), *(worker() for _ in range(concurrency)))
+        done = await floor_run(call, base, concurrency, page_size)
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         beat.running = False
