@@ -37,6 +37,7 @@ from ._compat import (
     client_internals_available,
     default_encoding,
     ignores_cookies,
+    mark_request_read,
     transport_for_url,
 )
 from ._transports._pooled import WholeBody
@@ -259,5 +260,7 @@ class RequestFactory:
             stream=template.stream,
             extensions=template.extensions,
         )
-        request.read()
+        # What request.read() would store (the template's body is read), without its typing
+        # ABC check of the stream on every request.
+        mark_request_read(request, template.content)
         return request

@@ -113,6 +113,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
         self._url_class: Any = None  # yarl.URL, imported with aiohttp
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+        self._last_timeout: tuple[dict[str, float | None], aiohttp.ClientTimeout] | None = None
         self._fallback: PooledTransport | None = None
         self._closed = False
 
@@ -145,6 +146,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     def _client_timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
+        # Most requests carry the client's own timeout dict: remembered by identity (the entry
+        # keeps the dict alive, so its id is not reused while it is cached).
+        last = self._last_timeout
+        if last is not None and last[0] is timeout:
+            return last[1]
+        found = self._lookup_timeout(timeout)
+        self._last_timeout = (timeout, found)
+        return found
+
+    def _lookup_timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
         connect, read, pool = timeout.get("connect"), timeout.get("read"), timeout.get("pool")
         key = (connect, read, pool)
         cached = self._timeouts.get(key)
@@ -239,12 +250,18 @@ def _headers(headers: httpx.Headers, *, streamed: bool) -> Any:
     # Headers.multi_items() looks the encoding up again for every name and value. A dict of
     # strings is one object the cyclic collector never tracks, where a list of pairs is one per
     # header, each alive (and scanned by every young pass) for the whole exchange.
-    encoding = headers.encoding
     raw = headers.raw
     if streamed:
         # aiohttp frames a streamed body itself and refuses a preset framing header.
         raw = [(k, v) for k, v in raw if k.lower() != b"transfer-encoding"]
-    as_dict = {k.decode(encoding): v.decode(encoding) for k, v in raw}
+    try:
+        # httpx's rule is ASCII when every name and value is ASCII: try that first, instead of
+        # asking Headers.encoding, which decodes every header once more to find out.
+        encoding = "ascii"
+        as_dict = {k.decode(encoding): v.decode(encoding) for k, v in raw}
+    except UnicodeDecodeError:
+        encoding = headers.encoding
+        as_dict = {k.decode(encoding): v.decode(encoding) for k, v in raw}
     if len(as_dict) == len(raw):
         return as_dict
     return [(k.decode(encoding), v.decode(encoding)) for k, v in raw]  # a repeated name

@@ -696,3 +696,15 @@ def test_aiohttp_request_headers_keep_every_value() -> None:
     ]
     # aiohttp frames a streamed body itself.
     assert _headers(repeated, streamed=True) == [("Accept", "a/b"), ("X-Tag", "1"), ("X-Tag", "2")]
+
+
+@pytest.mark.parametrize("value", [b"caf\xc3\xa9", b"caf\xe9"], ids=["utf-8", "latin-1"])
+def test_aiohttp_request_headers_decode_as_httpx_does(value: bytes) -> None:
+    from aioica._transports._aiohttp import _headers
+
+    # ASCII is tried first; anything else is decoded by httpx's own rule (Headers.encoding).
+    headers = httpx.Headers([(b"Accept", b"a/b"), (b"X-Note", value)])
+    expected = value.decode(headers.encoding)
+    assert _headers(headers, streamed=False) == {"Accept": "a/b", "X-Note": expected}
+    headers = httpx.Headers([(b"X-Note", value), (b"X-Note", b"plain")])
+    assert _headers(headers, streamed=False) == [("X-Note", expected), ("X-Note", "plain")]
