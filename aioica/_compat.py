@@ -33,8 +33,10 @@ __all__ = [
     "server_transport",
     "set_response_content",
     "transport_for_url",
+    "transport_response",
     "tune_client",
     "url_builder",
+    "yarl_url",
 ]
 
 #: What ``httpx.AsyncClient.send(auth=...)`` accepts.
@@ -80,6 +82,103 @@ def headers_from_raw(raw: list[tuple[bytes, bytes]]) -> httpx.Headers:
     headers._list = [(name, name.lower(), value) for name, value in raw]
     headers._encoding = None
     return headers
+
+
+def _response_fields() -> frozenset[str]:
+    probe = httpx.Response(
+        200, headers=httpx.Headers(), stream=httpx.ByteStream(b""), request=None, extensions={}
+    )
+    return frozenset(vars(probe))
+
+
+# What httpx.Response(status, headers=, stream=, request=, extensions=) sets, as of httpx 0.28.
+_RESPONSE_FIELDS = frozenset(
+    {
+        "status_code",
+        "headers",
+        "_request",
+        "next_request",
+        "extensions",
+        "history",
+        "is_closed",
+        "is_stream_consumed",
+        "default_encoding",
+        "stream",
+        "_num_bytes_downloaded",
+    }
+)
+_RESPONSE_FIELDS_KNOWN = _response_fields() == _RESPONSE_FIELDS
+
+
+def transport_response(
+    status_code: int,
+    headers: httpx.Headers,
+    stream: httpx.AsyncByteStream,
+    request: httpx.Request,
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """``httpx.Response(status_code, headers=headers, stream=stream, request=request,
+    extensions=extensions)`` for a transport's answer, taking ``headers`` and ``extensions``
+    as they are (both new objects) instead of copying them."""
+    if not _RESPONSE_FIELDS_KNOWN:
+        return httpx.Response(
+            status_code, headers=headers, stream=stream, request=request, extensions=extensions
+        )
+    # internals: the attributes Response.__init__ sets for a streamed response.
+    response = httpx.Response.__new__(httpx.Response)
+    response.status_code = status_code
+    response.headers = headers
+    response._request = request
+    response.next_request = None
+    response.extensions = extensions
+    response.history = []
+    response.is_closed = False
+    response.is_stream_consumed = False
+    response.default_encoding = "utf-8"
+    response.stream = stream
+    response._num_bytes_downloaded = 0
+    return response
+
+
+def yarl_url(url: httpx.URL, url_class: Any) -> Any:
+    """``url_class(str(url), encoded=True)`` (a ``yarl.URL``), built from httpx's parsed parts
+    when that gives the same URL: no text to format and then parse again per request."""
+    # internals: httpx.URL keeps its parsed, percent-encoded parts in ``_uri_reference``.
+    ref: Any = getattr(url, "_uri_reference", None)
+    host = getattr(ref, "host", None)
+    # IPv6 literals, credentials and fragments take the text route: yarl's build() would
+    # write them differently.
+    if (
+        _URL_PARTS_KNOWN
+        and isinstance(host, str)
+        and host
+        and ":" not in host
+        and host.isascii()
+        and not ref.userinfo
+        and ref.fragment is None
+    ):
+        return url_class.build(
+            scheme=ref.scheme,
+            host=host,
+            port=ref.port,
+            path=ref.path,
+            query_string=ref.query or "",
+            encoded=True,
+        )
+    return url_class(str(url), encoded=True)
+
+
+def _url_parts_known() -> bool:
+    ref: Any = getattr(httpx.URL("https://h:1/p?q#f"), "_uri_reference", None)
+    parts = ("scheme", "userinfo", "host", "port", "path", "query", "fragment")
+    return all(hasattr(ref, name) for name in parts) and (ref.host, ref.port, ref.query) == (
+        "h",
+        1,
+        "q",
+    )
+
+
+_URL_PARTS_KNOWN = _url_parts_known()
 
 
 # -- the client's send machinery (for _fastpath) ---------------------------------------------------

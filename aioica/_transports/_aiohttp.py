@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import sniffio
 
-from .._compat import headers_from_raw, respx_active
+from .._compat import headers_from_raw, respx_active, transport_response, yarl_url
 from ._pooled import EAGER_READ_LIMIT, KEEPALIVE_EXPIRY, PooledTransport, WholeBody
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response = await session.request(
                 request.method,
                 # httpx already percent-encoded the URL; encoded=True keeps it byte for byte.
-                self._url_class(str(request.url), encoded=True),
+                yarl_url(request.url, self._url_class),
                 headers=headers,
                 data=data,
                 allow_redirects=False,
@@ -221,12 +221,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 raise
         else:
             stream = _AiohttpStream(response)
-        return httpx.Response(
-            status_code=response.status,
-            headers=headers_from_raw(list(response.raw_headers)),
-            stream=stream,
-            request=request,
-            extensions=extensions,
+        return transport_response(
+            response.status,
+            headers_from_raw(list(response.raw_headers)),
+            stream,
+            request,
+            extensions,
         )
 
     async def _respx_route(self, request: httpx.Request) -> httpx.Response:

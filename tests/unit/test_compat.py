@@ -193,3 +193,63 @@ def test_ignores_cookies_only_after_tune_client() -> None:
     assert not ignores_cookies(client)
     tune_client(client)
     assert ignores_cookies(client)
+
+
+def test_transport_response_sets_what_the_constructor_sets() -> None:
+    assert _compat._RESPONSE_FIELDS_KNOWN, "httpx.Response.__init__ sets other attributes now"
+    request = httpx.Request("GET", "https://ica.example/a")
+    stream = httpx.ByteStream(b"{}")
+
+    def made(fast: bool) -> httpx.Response:
+        headers = httpx.Headers({"Content-Type": "application/json"})
+        extensions = {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
+        if fast:
+            return _compat.transport_response(201, headers, stream, request, extensions)
+        return httpx.Response(
+            201, headers=headers, stream=stream, request=request, extensions=extensions
+        )
+
+    fast, slow = made(True), made(False)
+    assert vars(fast).keys() == vars(slow).keys()
+    for name, value in vars(slow).items():
+        assert getattr(fast, name) == value, name
+    assert (
+        fast.request is request and fast.reason_phrase == "OK" and fast.http_version == "HTTP/1.1"
+    )
+    assert fast.read() == b"{}" and fast.json() == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://127.0.0.1:8080/ica/rest/api/projects/p/workflowSessions/w/analyses:search"
+        "?pageSize=1000&pageToken=a%2Fb%3D",
+        "https://ica.illumina.com/ica/rest/api/projects/p%20q/workflowSessions",
+        "https://ica.illumina.com:8443/ica/rest/x?y=1",
+        "https://ica.illumina.com:443/ica/rest/x",
+        "https://ica.illumina.com/ica/rest/x?",
+        "https://ica.illumina.com",
+        "http://LOCALHOST/a/b%2Fc?q=%C3%A9&r",
+        "https://café.example/a",
+        "http://[::1]:8080/ica/rest/x",
+        "https://user:pw@ica.example/a",
+        "https://ica.example/a#frag",
+    ],
+)
+def test_yarl_url_is_the_parsed_text(text: str) -> None:
+    from yarl import URL
+
+    assert _compat._URL_PARTS_KNOWN, "httpx.URL no longer keeps its parts in _uri_reference"
+    url = httpx.URL(text)
+    built, parsed = _compat.yarl_url(url, URL), URL(str(url), encoded=True)
+    assert built == parsed
+    assert str(built) == str(parsed)
+    for part in (
+        "scheme",
+        "raw_host",
+        "port",
+        "raw_path_qs",
+        "raw_query_string",
+        "host_port_subcomponent",
+    ):
+        assert getattr(built, part) == getattr(parsed, part), part
