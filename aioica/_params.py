@@ -36,6 +36,8 @@ MAX_OFFSET_ROWS = 200_000
 """ICA serves at most this many rows through offset paging."""
 _MAX_ID_LENGTH = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The form str(UUID(...)) gives: such a string is its own canonical form.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 SESSION_SORT_FIELDS = frozenset(
     {"reference", "userReference", "pipeline", "status", "startDate", "endDate", "workflow"}
@@ -96,6 +98,8 @@ def session_uuid(name: str, value: object) -> str:
         return str(value)
     if not isinstance(value, str):
         raise InvalidParameterError(name, f"must be a UUID, got {type(value).__name__}")
+    if value.__class__ is str and _CANONICAL_UUID.fullmatch(value):
+        return value
     try:
         return str(UUID(value.strip()))
     except ValueError:

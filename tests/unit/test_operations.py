@@ -620,3 +620,34 @@ def test_path_segment_remembers_only_what_passed() -> None:
     for i in range(_params._SEGMENTS_MAX + 5):
         _params.path_segment("project_id", f"id-{i}")
     assert len(_params._SEGMENTS) <= _params._SEGMENTS_MAX
+
+
+def test_session_uuid_gives_the_canonical_form() -> None:
+    from aioica import _params
+
+    canonical = "0f0e0d0c-0b0a-4909-8807-060504030201"
+    assert _params.session_uuid("id", canonical) is canonical  # already canonical: as it is
+    for spelling in (
+        canonical.upper(),
+        f" {canonical}\n",
+        "{" + canonical + "}",
+        "urn:uuid:" + canonical,
+        canonical.replace("-", ""),
+        UUID(canonical),
+    ):
+        got = _params.session_uuid("id", spelling)
+        assert got == canonical and type(got) is str
+
+    class Odd(str):
+        pass
+
+    got = _params.session_uuid("id", Odd(canonical))
+    assert got == canonical and type(got) is str
+    for bad in (
+        "",
+        "0f0e0d0c-0b0a-4909-8807-06050403020",
+        "0f0e0d0c-0b0a-4909-8807-06050403020g",
+        7,
+    ):
+        with pytest.raises(aioica.InvalidParameterError, match="must be a UUID"):
+            _params.session_uuid("id", bad)
