@@ -1,12 +1,13 @@
 """Instructions per W1a export under callgrind: aioica against the hand-written aiohttp floor.
 
-    python benchmarks/instructions.py [--sessions 300] [--rows floor,models,raw]
+    python benchmarks/instructions.py [--sessions 300] [--rows floor,models,raw,trio]
 
 CPU time on a shared 2-core machine moves by 10-30 % between processes running the same code;
 instruction counts do not. Each row runs its client in a fresh process under
 ``valgrind --tool=callgrind`` (the fake ICA is served by another process, which is not
 counted), once with one export and once with three; the difference is the instructions of two
-exports, start-up, imports and connection set-up cancelled out. The floor makes
+exports, start-up, imports and connection set-up cancelled out. The ``trio`` row (not run by
+default) is the models export on trio, through httpx's connection pools. The floor makes
 ``streaming.floor_export``'s requests (the same as aioica's export, ``json.loads``, no models)
 without its warm-up and heartbeat, and, like aioica's Session, keeps its connections across
 exports.
@@ -54,7 +55,11 @@ async def _exports(url: str, who: str, times: int) -> None:
         await _floor_exports(url, times)
         return
     async with aioica.Session(
-        auth=aioica.ApiKeyAuth(API_KEY), base_url=url, max_concurrency=32
+        auth=aioica.ApiKeyAuth(API_KEY),
+        base_url=url,
+        max_concurrency=32,
+        # "trio": the models export on trio, where the session's transport is httpx's pools.
+        transport="httpx" if who == "trio" else "auto",
     ) as ica:
         for _ in range(times):
             async with ica.export_workflow_sessions(
@@ -68,7 +73,12 @@ def _child(who: str, times: int, sessions: int) -> None:
     from benchmarks._server import fake_server
 
     with fake_server(sessions=sessions, analyses=3, latency_ms=20) as url:
-        asyncio.run(_exports(url, who, times))
+        if who == "trio":
+            import anyio
+
+            anyio.run(_exports, url, who, times, backend="trio")
+        else:
+            asyncio.run(_exports(url, who, times))
 
 
 def _instructions(who: str, times: int, sessions: int) -> int:
