@@ -217,7 +217,8 @@ def _field_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
             raise TypeError(f"no decoder for {tp!r}")
         if nullable:
             item = f"None if x is None else {item}"
-        return f"[{item} for x in v] if v.__class__ is list else _not_list(v)"
+        # An empty list (most tag lists) skips making the comprehension's function.
+        return f"([{item} for x in v] if v else []) if v.__class__ is list else _not_list(v)"
     # Anything else (a dict of strings) goes through the converter's own dispatch.
     env[name] = converter.structure
     env[name + "_t"] = tp
@@ -267,6 +268,7 @@ def _generate(cls: type[T]) -> Callable[[Any], T]:
         "_Exception": Exception,
         "_slow": functools.partial(_slow_path, cls, known, hints),
         "_odd": functools.partial(_odd_value, cls),
+        "_N": len(known),
     }
     lines = [
         f"def decode_{cls.__name__}(d):",
@@ -274,18 +276,25 @@ def _generate(cls: type[T]) -> Callable[[Any], T]:
         "        return _odd(d)",
         "    g = d.get",
         "    o = _new(_cls)",
+        "    m = 0",
         "    try:",
     ]
     for attr, name in wire.items():
         expr = _field_expr(_optional_inner(hints[attr]), env, attr)
         default = "[]" if attr == "items" else "None"
         lines.append(f"        v = g({name!r})")
-        lines.append(f"        o.{attr} = {default} if v is None else {expr}")
+        # m counts the known keys that gave None (absent or null), on that branch only.
+        lines.append(f"        o.{attr} = (m := m + 1) and {default} if v is None else {expr}")
     lines += [
         "    except _Exception:",
         "        return _slow(d)",
-        "    o.extra = _NO_EXTRA if _known_covers(d) else {",
-        "        k: v for k, v in d.items() if k not in _known}",
+        # Every key of d is known and non-null exactly when d has _N - m keys: then there is
+        # nothing extra without looking at the keys one by one (a null or an unknown key makes
+        # the count differ, and the keys are checked).
+        "    if len(d) == _N - m or _known_covers(d):",
+        "        o.extra = _NO_EXTRA",
+        "    else:",
+        "        o.extra = {k: v for k, v in d.items() if k not in _known}",
         "    return o",
     ]
     decode: Callable[[Any], T] = _compiled(lines, env, "decode", cls)

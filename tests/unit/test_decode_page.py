@@ -96,3 +96,39 @@ def test_a_timestamp_nobody_can_parse_is_kept_raw() -> None:
     assert decoded.time_created is None
     assert decoded.extra["timeCreated"] == "2024-13-01T00:00:00Z"
     assert decoded.id == uuid.UUID(int=7, version=4)
+
+
+def test_extra_keys_are_found_whatever_is_missing_or_null() -> None:
+    import itertools
+
+    from aioica import models
+    from aioica.models._schemas import WIRE_NAMES
+
+    # Region: strings, ids, dates and a nested model. Every mix of present, absent and null
+    # known keys, with and without unknown keys: exactly the unknown keys land in `extra`.
+    full = {
+        "id": "66666666-7777-4888-9999-000000000000",
+        "timeCreated": "2024-01-01T00:00:00Z",
+        "code": "US",
+        "cityName": "Portland",
+        "country": {"id": "66666666-7777-4888-9999-000000000000", "code": "US", "x": 1},
+    }
+    assert set(full) <= set(WIRE_NAMES[models.Region].values())
+    names = list(full)
+    for states in itertools.product(("value", "absent", "null"), repeat=len(names)):
+        for unknown in ({}, {"surprise": [1]}, {"a": None, "b": 2}):
+            data: dict[str, Any] = {}
+            for name, state in zip(names, states, strict=True):
+                if state != "absent":
+                    data[name] = full[name] if state == "value" else None
+            data.update(unknown)
+            region = aioica.from_dict(data, models.Region)
+            assert dict(region.extra) == unknown, (states, unknown)
+            assert region.code == ("US" if data.get("code") else None)
+            if data.get("country"):
+                assert region.country is not None and dict(region.country.extra) == {"x": 1}
+    assert aioica.from_dict({}, models.Region).extra == {}
+    tags = aioica.from_dict({"technicalTags": [], "userTags": ["a"]}, models.WorkflowSessionTag)
+    assert tags.technical_tags == [] and tags.user_tags == ["a"] and tags.extra == {}
+    odd = aioica.from_dict({"technicalTags": "a"}, models.WorkflowSessionTag)
+    assert odd.technical_tags is None and odd.extra == {"technicalTags": "a"}  # kept, raw
