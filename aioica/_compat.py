@@ -29,6 +29,7 @@ __all__ = [
     "headers_from_raw",
     "ignores_cookies",
     "mark_request_read",
+    "request_from_template",
     "respx_active",
     "server_transport",
     "set_response_content",
@@ -138,6 +139,55 @@ def transport_response(
     response.stream = stream
     response._num_bytes_downloaded = 0
     return response
+
+
+def _request_fields() -> frozenset[str]:
+    template = httpx.Request("GET", "https://h/", headers={"A": "1"}, extensions={})
+    probe = httpx.Request(
+        "GET",
+        httpx.URL("https://h/p"),
+        headers=template.headers,
+        stream=template.stream,
+        extensions=template.extensions,
+    )
+    return frozenset(vars(probe))
+
+
+_REQUEST_FIELDS_KNOWN = _HEADERS_KEEP_TRIPLES and _request_fields() == frozenset(
+    {"method", "url", "headers", "extensions", "stream"}
+)
+
+
+def request_from_template(template: httpx.Request, url: httpx.URL) -> httpx.Request:
+    """``httpx.Request(template.method, url, headers=template.headers, stream=template.stream,
+    extensions=template.extensions)``, marked read like ``template`` (whose body is read).
+
+    The URL object is shared rather than copied (httpx URLs are immutable) and the headers are
+    copied as their list of byte triples: no re-validation of either per request.
+    """
+    if not _REQUEST_FIELDS_KNOWN:
+        request = httpx.Request(
+            template.method,
+            url,
+            headers=template.headers,
+            stream=template.stream,
+            extensions=template.extensions,
+        )
+        mark_request_read(request, template.content)
+        return request
+    # internals: the attributes Request.__init__ sets when given a stream, httpx.Headers'
+    # ``_list`` and ``_encoding``, and ``_content`` for a read body.
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = list(template.headers._list)
+    headers._encoding = None
+    request = httpx.Request.__new__(httpx.Request)
+    request.method = template.method
+    request.url = url
+    request.headers = headers
+    request.extensions = dict(template.extensions)
+    request.stream = template.stream
+    request._content = template.content
+    return request
 
 
 def yarl_url(url: httpx.URL, url_class: Any) -> Any:

@@ -37,7 +37,7 @@ from ._compat import (
     client_internals_available,
     default_encoding,
     ignores_cookies,
-    mark_request_read,
+    request_from_template,
     transport_for_url,
 )
 from ._transports._pooled import WholeBody
@@ -253,14 +253,4 @@ class RequestFactory:
             headers = self._post_headers if has_body else self._headers
             template = httpx.Request(method, url, headers=headers, extensions=self._extensions)
             self._templates[key] = template
-        request = httpx.Request(
-            method,
-            url,
-            headers=template.headers,
-            stream=template.stream,
-            extensions=template.extensions,
-        )
-        # What request.read() would store (the template's body is read), without its typing
-        # ABC check of the stream on every request.
-        mark_request_read(request, template.content)
-        return request
+        return request_from_template(template, url)

@@ -253,3 +253,29 @@ def test_yarl_url_is_the_parsed_text(text: str) -> None:
         "host_port_subcomponent",
     ):
         assert getattr(built, part) == getattr(parsed, part), part
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_request_from_template_is_what_the_constructor_builds(method: str) -> None:
+    assert _compat._REQUEST_FIELDS_KNOWN, "httpx.Request.__init__ sets other attributes now"
+    template = httpx.Request(
+        method, "https://ica.example/a", headers={"Accept": "x/y"}, extensions={"timeout": {}}
+    )
+    url = httpx.URL("https://ica.example/b?c=d")
+    fast = _compat.request_from_template(template, url)
+    slow = httpx.Request(
+        method,
+        url,
+        headers=template.headers,
+        stream=template.stream,
+        extensions=template.extensions,
+    )
+    slow.read()
+    assert vars(fast).keys() == vars(slow).keys()
+    for name, value in vars(slow).items():
+        assert getattr(fast, name) == value, name
+    assert fast.headers.raw == slow.headers.raw and fast.content == slow.content == b""
+    # A request of its own: changing it leaves the template alone.
+    fast.headers["X-API-Key"] = "k"
+    fast.extensions["sni_hostname"] = "h"
+    assert "X-API-Key" not in template.headers and "sni_hostname" not in template.extensions
