@@ -229,6 +229,7 @@ def test_transport_response_sets_what_the_constructor_sets() -> None:
         "https://ica.illumina.com:443/ica/rest/x",
         "https://ica.illumina.com/ica/rest/x?",
         "https://ica.illumina.com",
+        "https://ica.illumina.com?x=1",
         "http://LOCALHOST/a/b%2Fc?q=%C3%A9&r",
         "https://café.example/a",
         "http://[::1]:8080/ica/rest/x",
