@@ -79,6 +79,24 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
     return parse_datetime(value)
 
 
+_DATETIME_CACHE: dict[str, datetime] = {}
+
+
+def _structure_datetime_kept(value: Any, _: Any) -> datetime:
+    """:func:`_structure_datetime`, remembering what a text decoded to (bounded cache)."""
+    if value.__class__ is str and value[-1:] == "Z" and _fromisoformat is not None:
+        # A "Z" timestamp is what fromisoformat parses as UTC. If it refuses one, the object
+        # goes to the slow path, whose hook parses leniently.
+        parsed = _fromisoformat(value)
+    else:
+        parsed = _structure_datetime(value, _)
+    if value.__class__ is str:
+        if len(_DATETIME_CACHE) >= _UUID_CACHE_MAX:
+            _DATETIME_CACHE.clear()
+        _DATETIME_CACHE[value] = parsed
+    return parsed
+
+
 _UUID_CACHE: dict[str, UUID] = {}
 # Small: the ids worth caching are the few a page repeats, and every cached object is one more
 # for each full pass of the cyclic collector to scan (full, the three caches held about 16,000
@@ -101,23 +119,21 @@ def _structure_uuid(value: Any, _: Any) -> UUID:
     return parsed
 
 
-# Keyed by identity (UUID.__hash__ is Python code): decoded pages share one UUID object per
-# id string, and the entry keeps its object alive, so an id is never reused while cached.
+# Keyed by identity (UUID.__hash__ is Python code; hashing an aware datetime asks its tzinfo
+# for the offset): decoded pages share one object per id or timestamp text, and the entry keeps
+# its object alive, so an id() is never reused while cached.
 _UUID_TEXT: dict[int, tuple[UUID, str]] = {}
-_DATETIME_TEXT: dict[datetime, tuple[Any, str]] = {}
+_DATETIME_TEXT: dict[int, tuple[datetime, str]] = {}
 
 
 def _datetime_text(value: datetime) -> str:
-    # Project, region and pipeline timestamps repeat on every item of a page. Equal aware
-    # datetimes may differ in offset (12:00Z == 07:00-05:00), so a hit also needs an equal
-    # tzinfo: same instant and same offset is the same text.
-    hit = _DATETIME_TEXT.get(value)
-    if hit is not None and hit[0] == value.tzinfo:
-        return hit[1]
+    # Project, region and pipeline timestamps repeat on every item of a page (one shared
+    # object each, see _structure_datetime_kept): each is formatted once (bounded cache).
     text = _format_datetime(value)
-    if len(_DATETIME_TEXT) >= _UUID_CACHE_MAX:
-        _DATETIME_TEXT.clear()
-    _DATETIME_TEXT[value] = (value.tzinfo, text)
+    if value.__class__ is datetime:
+        if len(_DATETIME_TEXT) >= _UUID_CACHE_MAX:
+            _DATETIME_TEXT.clear()
+        _DATETIME_TEXT[id(value)] = (value, text)
     return text
 
 
@@ -191,11 +207,12 @@ def _field_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
         env[name] = _structure_bool
         return f"v if v.__class__ is bool else {name}(v, None)"
     if tp is datetime and _fromisoformat is not None:
-        # The common case inline: a "Z" timestamp is what fromisoformat parses as UTC. If it
-        # refuses one, the object goes to the slow path, whose hook parses leniently.
-        env["_fromiso"] = _fromisoformat
-        env[name] = _structure_datetime
-        return f"_fromiso(v) if v.__class__ is str and v[-1:] == 'Z' else {name}(v, None)"
+        # The cache lookup inline, as for ids: a page's project, region and pipeline timestamps
+        # repeat on every item, and equal texts then share one (immutable) datetime, which
+        # encoding finds again by identity (_datetime_text).
+        env["_dt_seen"] = _DATETIME_CACHE.get
+        env[name] = _structure_datetime_kept
+        return f"_dt_seen(v) or {name}(v, None)"
     if tp in _SCALARS:
         env[name] = _SCALARS[tp]
         return f"{name}(v, None)"
@@ -375,8 +392,10 @@ def _encode_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
         env["_id"] = id
         return "h[1] if (h := _uuid_text(_id(v))) is not None and h[0] is v else _uuid_str(v)"
     if tp is datetime:
+        env["_dt_text_of"] = _DATETIME_TEXT.get
         env["_dt_text"] = _datetime_text
-        return "_dt_text(v)"
+        env["_id"] = id
+        return "h[1] if (h := _dt_text_of(_id(v))) is not None and h[0] is v else _dt_text(v)"
     if tp in _MODEL_SET:
         env[name] = _encoder_of(tp)
         return f"{name}(v)"

@@ -92,6 +92,34 @@ def test_uuid_text_follows_the_object_not_a_stale_entry() -> None:
     assert same(models.Project(id="plain-text"))["id"] == "plain-text"  # type: ignore[arg-type]
 
 
+def test_decoded_timestamps_share_objects_and_encode_back() -> None:
+    texts = [
+        "2025-01-01T12:00:00Z",
+        "2025-01-01T07:00:00-05:00",
+        "2025-01-01T12:00:00.123456789Z",
+        "2025-01-01T12:00:00",
+    ]
+    first = [aioica.from_dict({"timeCreated": t}, models.Project).time_created for t in texts]
+    again = [aioica.from_dict({"timeCreated": t}, models.Project).time_created for t in texts]
+    # Equal texts decode to one shared (immutable) object; equal instants in other offsets not.
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert first[0] == first[1] and first[0] is not first[1]
+    wire = [same(models.Project(time_created=when))["timeCreated"] for when in first + again]
+    assert wire == 2 * [
+        "2025-01-01T12:00:00Z",
+        "2025-01-01T07:00:00-05:00",
+        "2025-01-01T12:00:00.123456Z",
+        "2025-01-01T12:00:00Z",
+    ]
+    # A subclass is formatted as what it is, not looked up.
+
+    class Stamp(datetime):
+        pass
+
+    stamp = Stamp(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    assert same(models.Project(time_created=stamp))["timeCreated"] == "2025-01-01T12:00:00Z"
+
+
 def test_extra_never_overrides_known_keys() -> None:
     project = models.Project(name="real")
     project.extra = {"name": "shadow", "other": 1, "": None}
