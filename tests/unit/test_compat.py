@@ -280,3 +280,22 @@ def test_request_from_template_is_what_the_constructor_builds(method: str) -> No
     fast.headers["X-API-Key"] = "k"
     fast.extensions["sni_hostname"] = "h"
     assert "X-API-Key" not in template.headers and "sni_hostname" not in template.extensions
+
+
+def test_fallbacks_when_httpx_internals_move(monkeypatch: pytest.MonkeyPatch) -> None:
+    from yarl import URL
+
+    # What the fast builders give when their probes fail: the public constructors' results.
+    monkeypatch.setattr(_compat, "_RESPONSE_FIELDS_KNOWN", False)
+    monkeypatch.setattr(_compat, "_REQUEST_FIELDS_KNOWN", False)
+    monkeypatch.setattr(_compat, "_URL_PARTS_KNOWN", False)
+    template = httpx.Request("POST", "https://ica.example/a", headers={"Accept": "x/y"})
+    url = httpx.URL("https://ica.example/b?c=d")
+    request = _compat.request_from_template(template, url)
+    assert request.url == url and request.headers.raw == template.headers.raw
+    assert request.content == b""
+    headers = httpx.Headers({"Content-Type": "application/json"})
+    response = _compat.transport_response(200, headers, httpx.ByteStream(b"{}"), request, {})
+    assert response.request is request and response.headers == headers
+    assert response.read() == b"{}"
+    assert _compat.yarl_url(url, URL) == URL(str(url), encoded=True)
