@@ -36,6 +36,7 @@ from ._wiretext import loads_page
 __all__ = [
     "DECODE_STEP",
     "SUPPORTED_ENCODINGS",
+    "bad_response",
     "check_page_shape",
     "decode_json",
     "read_capped",
@@ -106,9 +107,7 @@ def _decoder(response: httpx.Response, header: str | None = None) -> _Decoder:
 
 
 def _refused(response: httpx.Response, what: str) -> InvalidResponseError:
-    return InvalidResponseError(
-        f"{_where(response)}: refusing {what}", request=response.request, response=response
-    )
+    return bad_response(response, f"refusing {what}")
 
 
 async def read_capped(response: httpx.Response, limit: int) -> bool:
@@ -200,16 +199,15 @@ def read_whole(response: httpx.Response, body: WholeBody, limit: int) -> bool:
 
 def _invalid(response: httpx.Response) -> InvalidResponseError:
     coding = response.headers.get("content-encoding", "")[:20]
-    return InvalidResponseError(
-        f"{_where(response)}: the body is not valid {coding}",
-        request=response.request,
-        response=response,
-    )
+    return bad_response(response, f"the body is not valid {coding}")
 
 
-def _where(response: httpx.Response) -> str:
+def bad_response(response: httpx.Response, what: str) -> InvalidResponseError:
+    """:class:`InvalidResponseError` for ``response``, saying ``what`` after its method and path."""
     request = response.request
-    return f"{request.method} {request.url.path}"
+    return InvalidResponseError(
+        f"{request.method} {request.url.path}: {what}", request=request, response=response
+    )
 
 
 async def _abandon(response: httpx.Response, body: AsyncIterator[bytes]) -> None:
@@ -237,21 +235,12 @@ def decode_json(
             data = loads_page(response.content, keep_text)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         ctype = response.headers.get("content-type", "no content type").split(";")[0]
-        request = response.request
-        raise InvalidResponseError(
-            f"{request.method} {request.url.path}: expected a JSON {what}, got an unparsable "
-            f"{ctype} body ({type(exc).__name__})",
-            request=request,
-            response=response,
+        raise bad_response(
+            response,
+            f"expected a JSON {what}, got an unparsable {ctype} body ({type(exc).__name__})",
         ) from None
     if not isinstance(data, dict):
-        request = response.request
-        raise InvalidResponseError(
-            f"{request.method} {request.url.path}: expected a JSON object ({what}), got "
-            f"{type(data).__name__}",
-            request=request,
-            response=response,
-        )
+        raise bad_response(response, f"expected a JSON object ({what}), got {type(data).__name__}")
     return data
 
 
@@ -259,35 +248,20 @@ def check_page_shape(data: dict[str, Any], response: httpx.Response, *, paged: b
     """Reject a body whose structure cannot be a page: items not a list, a bad cursor."""
     items = data.get("items")
     if items is not None and not isinstance(items, list):
-        request = response.request
-        raise InvalidResponseError(
-            f"{request.method} {request.url.path}: 'items' is {type(items).__name__}, not a list",
-            request=request,
-            response=response,
-        )
+        raise bad_response(response, f"'items' is {type(items).__name__}, not a list")
     if paged:
-        request = response.request
         token = data.get("nextPageToken")
         if token is not None and not isinstance(token, str):
-            raise InvalidResponseError(
-                f"{request.method} {request.url.path}: 'nextPageToken' is "
-                f"{type(token).__name__}, not a string",
-                request=request,
-                response=response,
-            )
+            raise bad_response(response, f"'nextPageToken' is {type(token).__name__}, not a string")
         if isinstance(token, str) and not _encodable(token):
-            raise InvalidResponseError(
-                f"{request.method} {request.url.path}: 'nextPageToken' is not valid Unicode "
-                "(a lone surrogate) and cannot be sent back",
-                request=request,
-                response=response,
+            raise bad_response(
+                response,
+                "'nextPageToken' is not valid Unicode (a lone surrogate) and cannot be sent back",
             )
         if isinstance(token, str) and len(token) > 2000:
-            raise InvalidResponseError(
-                f"{request.method} {request.url.path}: 'nextPageToken' is {len(token)} "
-                "characters long; the API promises at most 2000",
-                request=request,
-                response=response,
+            raise bad_response(
+                response,
+                f"'nextPageToken' is {len(token)} characters long; the API promises at most 2000",
             )
 
 

@@ -203,7 +203,7 @@ class Sender:
         response.request = request
         if isinstance(stream, WholeBody):
             # Read in full already: the time to the end of the body is known now, and the body
-            # is left as it is for read_capped to take without iterating.
+            # is left as it is for _body.read_whole to take without iterating.
             response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
         else:
             response.stream = _TimedStream(stream, response, start)

@@ -17,7 +17,7 @@ import anyio.lowlevel
 import httpx
 from anyio.abc import AsyncBackend
 
-from ._body import read_capped, read_whole
+from ._body import bad_response, read_capped, read_whole
 from ._compat import AuthArg, basic_auth_header, mark_request_read
 from ._errors import (
     APIConnectionError,
@@ -437,20 +437,14 @@ class Requester:
     def _check_size(self, response: httpx.Response, size: int) -> None:
         limit = self.max_response_bytes
         if size > limit:
-            where = f"{response.request.method} {response.request.url.path}"
-            raise InvalidResponseError(
-                f"{where}: response of {size} bytes exceeds max_response_bytes={limit}",
-                request=response.request,
-                response=response,
+            raise bad_response(
+                response, f"response of {size} bytes exceeds max_response_bytes={limit}"
             )
 
     def _check_read(self, response: httpx.Response, read: bool) -> None:
         if not read:
-            where = f"{response.request.method} {response.request.url.path}"
-            raise InvalidResponseError(
-                f"{where}: response body exceeds max_response_bytes={self.max_response_bytes}",
-                request=response.request,
-                response=response,
+            raise bad_response(
+                response, f"response body exceeds max_response_bytes={self.max_response_bytes}"
             )
 
 

@@ -36,7 +36,7 @@ KEEPALIVE_EXPIRY = 5.0
 class WholeBody(httpx.ByteStream):
     """A response body the transport has read in full, still in its content coding.
 
-    ``_body.read_capped`` takes ``raw`` as it is, without the per-response async iteration
+    ``_body.read_whole`` takes ``raw`` as it is, without the per-response async iteration
     and close; anyone else iterates it like any ``httpx.ByteStream``. ``coding`` is the
     ``Content-Encoding`` header's value when the transport looked it up cheaply, else None.
     """
