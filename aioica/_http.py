@@ -19,6 +19,7 @@ from anyio.abc import AsyncBackend
 
 from ._body import bad_response, read_capped, read_whole
 from ._compat import AuthArg, basic_auth_header, mark_request_read
+from ._deadlines import DeadlineWatch
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -91,6 +92,14 @@ def request_deadline(timeout: Mapping[str, float | None] | None) -> float | None
     return sum(float(timeout.get(phase) or 0.0) for phase in _DEADLINE_PHASES)
 
 
+def _deadline_error(request: httpx.Request, deadline: float) -> APITimeoutError:
+    return APITimeoutError(
+        f"{request.method} {request.url.path}: no complete answer within {deadline:.3g} s, the "
+        "whole-request deadline (connect + write + read + pool timeouts)",
+        request=request,
+    )
+
+
 def _transport_error(
     exc: httpx.TransportError | httpx.DecodingError,
     request: httpx.Request,
@@ -123,11 +132,13 @@ class Requester:
         own_client: bool = False,
         on_event: EventHook | None = None,
         backend: type[AsyncBackend] | None = None,
+        library: str | None = None,
     ) -> None:
         self.client = client
         # The running loop's anyio backend, looked up once: anyio's module-level functions
         # look it up on every call (a sniffio probe each), several times per request.
         self._backend = backend or anyio.lowlevel.current_token().backend_class
+        self._deadlines = DeadlineWatch.for_library(library)
         self.auth = auth
         self.headers = headers
         self.limiter = limiter
@@ -291,26 +302,47 @@ class Requester:
             deadline = request_deadline(timeout)
         # One deadline for the whole attempt: token renewal, every redirect hop, headers and
         # body. Per-read timeouts alone never end a response that trickles in.
-        backend = self._backend
-        with backend.create_cancel_scope(
-            deadline=math.inf if deadline is None else backend.current_time() + deadline
-        ) as scope:
+        watch = self._deadlines
+        if deadline is None:
+            response = await self._answer(request, method, body, attempt)
+        elif watch is not None:
+            # See _deadlines: asyncio's own timeout, set by one shared timer only for a request
+            # that runs past its deadline. A cancellation from elsewhere stays a cancellation.
+            expiry = watch.expiry()
             try:
-                response = await self._send_one(request, self._auth_arg, attempt)
-                if response.status_code in _REDIRECTS and self.follow_redirects:
-                    response = await self._follow(request, response, method, body, attempt)
-            except APIError:
-                if not scope.cancel_called:
+                async with expiry:
+                    watch.add(expiry, deadline)
+                    try:
+                        response = await self._answer(request, method, body, attempt)
+                    finally:
+                        watch.discard(expiry)
+            except (APIError, TimeoutError):
+                if not expiry.expired():
                     raise
-        if scope.cancel_called:
-            raise APITimeoutError(
-                f"{method} {url.path}: no complete answer within {deadline:.3g} s, the "
-                "whole-request deadline (connect + write + read + pool timeouts)",
-                request=request,
-            )
+            if expiry.expired():
+                raise _deadline_error(request, deadline) from None
+        else:
+            backend = self._backend
+            with backend.create_cancel_scope(deadline=backend.current_time() + deadline) as scope:
+                try:
+                    response = await self._answer(request, method, body, attempt)
+                except APIError:
+                    if not scope.cancel_called:
+                        raise
+            if scope.cancel_called:
+                raise _deadline_error(request, deadline)
         if response.is_success:
             return response
         raise error_for_response(response, secrets=self.held_secrets())
+
+    async def _answer(
+        self, request: httpx.Request, method: str, body: bytes | None, attempt: int
+    ) -> httpx.Response:
+        """The answer to ``request``: the response, or the last hop's when following redirects."""
+        response = await self._send_one(request, self._auth_arg, attempt)
+        if response.status_code in _REDIRECTS and self.follow_redirects:
+            response = await self._follow(request, response, method, body, attempt)
+        return response
 
     async def _follow(
         self,

@@ -266,6 +266,7 @@ class Session(Operations):
                     "transport='aiohttp' needs aiohttp: pip install 'aioica[fast]'"
                 )
         loop = anyio.lowlevel.current_token()
+        library = current_async_library()
         if self._client is None:
             from ._compat import tune_client
             from ._transports import build_transport
@@ -303,9 +304,10 @@ class Session(Operations):
             own_client=self._own_client,
             on_event=self._on_event,
             backend=loop.backend_class,
+            library=library,
         )
         self._loop = loop
-        self._library = current_async_library()
+        self._library = library
         self._state = _State.OPEN
         return self
 

@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -385,6 +386,92 @@ async def test_slow_but_steady_answer_within_the_deadline_succeeds(
     async with open_session(server, transport, timeout=httpx.Timeout(1.0)) as ica:
         result = await ica.get_workflow_session_inputs("p", SID)
     assert len(result.items) == 20
+
+
+@pytest.mark.anyio
+async def test_cancellation_from_outside_stays_a_cancellation(
+    server: HostileServer, transport: str
+) -> None:
+    # A caller's own timeout ends the request as a cancellation (not as the deadline's
+    # APITimeoutError), and the session goes on working.
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        if len(server.requests) == 1:
+            writer.write(head(200, [JSON, ("Content-Length", "100000")]))
+            await trickle(writer, b" " * 100_000, TRICKLE_INTERVAL)
+        else:
+            await respond(writer, 200, page(2), [JSON])
+
+    server.handler = handler
+    async with open_session(server, transport) as ica:
+        with anyio.move_on_after(0.3) as scope:
+            await ica.get_workflow_session_inputs("p", SID)
+        assert scope.cancelled_caught
+        result = await ica.get_workflow_session_inputs("p", SID)
+    assert len(result.items) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mechanism", ["native", "anyio"])
+async def test_deadline_mechanisms(
+    server: HostileServer,
+    transport: str,
+    stack: tuple[str, str],
+    mechanism: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # asyncio 3.11+ bounds an attempt with asyncio.Timeout set by one shared timer (_deadlines),
+    # trio (and asyncio before 3.11) with anyio's CancelScope; both give the same error at the
+    # same deadline.
+    from aioica._deadlines import DeadlineWatch
+
+    if mechanism == "anyio":
+        monkeypatch.setattr(DeadlineWatch, "for_library", staticmethod(lambda library: None))
+
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(200, [JSON, ("Content-Length", "100000")]))
+        await trickle(writer, b" " * 100_000, TRICKLE_INTERVAL)
+
+    server.handler = handler
+    async with open_session(server, transport, timeout=TIGHT) as ica:
+        watch = ica._requester._deadlines  # type: ignore[union-attr]
+        assert (watch is not None) == (stack[0] == "asyncio" and mechanism == "native")
+        started = time.monotonic()
+        with pytest.raises(aioica.APITimeoutError, match="within 1 s, the whole-request deadline"):
+            await ica.get_workflow_session_inputs("p", SID)
+    assert 0.9 < time.monotonic() - started < 5
+
+
+class _TornDown(httpx.AsyncBaseTransport):
+    """Waits for an answer that never comes and turns its cancellation into a transport error
+    (as a connection torn down under a request may surface)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            await anyio.sleep(30)
+        except anyio.get_cancelled_exc_class():
+            raise httpx.ReadError("connection torn down", request=request) from None
+        raise AssertionError("not reached")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mechanism", ["native", "anyio"])
+async def test_error_raised_by_the_deadlines_cancellation_is_the_deadline(
+    stack: tuple[str, str], mechanism: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aioica._deadlines import DeadlineWatch
+
+    if mechanism == "anyio":
+        monkeypatch.setattr(DeadlineWatch, "for_library", staticmethod(lambda library: None))
+    session = aioica.Session(
+        base_url="http://127.0.0.1:9/ica/rest",
+        auth=aioica.ApiKeyAuth(KEY),
+        transport=_TornDown(),
+        retry=aioica.RetryPolicy.none(),
+        timeout=TIGHT,
+    )
+    async with session as ica:
+        with pytest.raises(aioica.APITimeoutError, match="whole-request deadline"):
+            await ica.get_workflow_session_inputs("p", SID)
 
 
 def test_deadline_is_the_sum_of_the_timeouts() -> None:
