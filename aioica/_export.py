@@ -1,8 +1,9 @@
 """Fan-out export: every workflow session with its inputs, configurations and analyses.
 
 Pipelined: per-session requests start as soon as the session arrives from the listing, not
-after the listing ends. A semaphore bounds the sessions in progress (and so memory); every HTTP
-request also passes the session-wide ``max_concurrency`` limit.
+after the listing ends. At most ``concurrency`` worker tasks fetch sessions, and a window bounds
+the sessions listed but not yet handed on (and so memory); every HTTP request also passes the
+session-wide ``max_concurrency`` limit.
 
 The work is done by an :class:`_ExportJob` (configuration plus the producer); :class:`Export` is
 the consumer's iterator and holds only the job and the counters. The producer never refers to
