@@ -2,8 +2,8 @@
 
 A timer per request (what anyio's ``CancelScope(deadline=...)`` and ``asyncio.timeout(delay)``
 each schedule) costs a ``TimerHandle`` pushed onto the loop's heap and cancelled again a few
-milliseconds later; cancelled handles stay in the heap until their time comes or the loop
-prunes them, so every push pays for a heap of thousands. Deadlines that almost never fire do
+milliseconds later (a Python object, a heap push ordered by Python comparisons, and the
+cancelled handle left in the heap until the loop prunes it). Deadlines that almost never fire do
 not need that: each request here enters an ``asyncio.Timeout`` that has no time set, and one
 timer, armed for the earliest deadline in flight, sets the time (``Timeout.reschedule``) of
 every request still running past its deadline. From then on it is ``asyncio.timeout``'s own
