@@ -12,6 +12,7 @@ the iterator, so dropping the iterator can stop the producer (see ``_background`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import uuid
@@ -273,44 +274,41 @@ class _ExportJob:
             # At most `concurrency` of these take the listed sessions in turn: a task per
             # session cost a task, its cancel scope and the group's bookkeeping each, about 2 %
             # of an export's CPU. A worker goes on to the next session without a checkpoint:
-            # it has just waited on the network.
-            while True:
-                try:
-                    job = queue.receive_nowait()
-                except anyio.WouldBlock:
+            # it has just waited on the network. (work() lets no exception out.)
+            with contextlib.suppress(anyio.EndOfStream):
+                while True:
                     try:
+                        job = queue.receive_nowait()
+                    except anyio.WouldBlock:
                         job = await queue.receive()
-                    except anyio.EndOfStream:
-                        return
-                except anyio.EndOfStream:
-                    return
-                await work(*job)
+                    await work(*job)
 
-        seq = 0
-        workers = 0
+        async def list_sessions() -> None:
+            seq = 0
+            async with self.listing.pages() as pages:
+                async for page in pages:
+                    for ws in page_items(page):
+                        sid: str | None = None
+                        failure: ICAError | None = None
+                        try:
+                            sid = self._usable_id(ws)
+                        except InvalidResponseError as exc:
+                            if self.on_error == "raise":
+                                raise
+                            failure = exc
+                        if sid is not None and not self._selected(ws, sid):
+                            self.tally.skipped += 1
+                            continue
+                        await window.acquire()
+                        queued.send_nowait((seq, ws, sid, failure))
+                        if seq < self.concurrency:
+                            tg.start_soon(worker)  # one more worker, up to `concurrency`
+                        seq += 1
+
         with queue:
             async with anyio.create_task_group() as tg:
                 try:
-                    async with self.listing.pages() as pages:
-                        async for page in pages:
-                            for ws in page_items(page):
-                                sid: str | None = None
-                                failure: ICAError | None = None
-                                try:
-                                    sid = self._usable_id(ws)
-                                except InvalidResponseError as exc:
-                                    if self.on_error == "raise":
-                                        raise
-                                    failure = exc
-                                if sid is not None and not self._selected(ws, sid):
-                                    self.tally.skipped += 1
-                                    continue
-                                await window.acquire()
-                                queued.send_nowait((seq, ws, sid, failure))
-                                seq += 1
-                                if workers < self.concurrency:
-                                    workers += 1
-                                    tg.start_soon(worker)
+                    await list_sessions()
                 except Exception as exc:
                     # Raised here, it would leave the group wrapped in an ExceptionGroup.
                     errors.append(exc)

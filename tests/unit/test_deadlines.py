@@ -30,6 +30,13 @@ def test_only_for_asyncio() -> None:
 
 
 async def _bounded(watch: DeadlineWatch, seconds: float, work: float) -> str:
+    outcome, _ = await _timed(watch, seconds, work)
+    return outcome
+
+
+async def _timed(watch: DeadlineWatch, seconds: float, work: float) -> tuple[str, float]:
+    """Sleep ``work`` s under a ``seconds`` deadline: "done" or "expired", and the time taken."""
+    started = time.monotonic()
     expiry = watch.expiry()
     try:
         async with expiry:
@@ -40,25 +47,26 @@ async def _bounded(watch: DeadlineWatch, seconds: float, work: float) -> str:
                 watch.discard(expiry)
     except TimeoutError:
         assert expiry.expired()
-        return "expired"
+        return "expired", time.monotonic() - started
     assert not expiry.expired()
-    return "done"
+    return "done", time.monotonic() - started
 
 
 def test_each_request_ends_at_its_own_deadline() -> None:
     async def main() -> None:
         watch = DeadlineWatch(asyncio.get_running_loop())
-        started = time.monotonic()
-        # The long deadline arms the timer first; the shorter one added later re-arms it.
-        outcomes = await asyncio.gather(
-            _bounded(watch, 5.0, 0.3),
-            _bounded(watch, 0.1, 5.0),
-            _bounded(watch, 0.2, 5.0),
-            _bounded(watch, 0.05, 0.01),
+        # The long deadline arms the timer first; the shorter ones added later re-arm it.
+        results = await asyncio.gather(
+            _timed(watch, 5.0, 0.3),
+            _timed(watch, 0.1, 5.0),
+            _timed(watch, 0.2, 5.0),
+            _timed(watch, 0.05, 0.01),
         )
-        elapsed = time.monotonic() - started
-        assert outcomes == ["done", "expired", "expired", "done"]
-        assert elapsed < 2.0
+        assert [outcome for outcome, _ in results] == ["done", "expired", "expired", "done"]
+        # Each expired at its own deadline: not before it, and not at the 5 s its work needed.
+        (_, first), (_, second) = results[1], results[2]
+        assert 0.1 <= first < 2.0
+        assert 0.2 <= second < 2.0
         assert not watch._pending
 
     run(main())
