@@ -1,9 +1,10 @@
 """Making server-supplied text safe to show: short, and inert on a terminal or in a log.
 
 A problem body, a header or a reason phrase may carry megabytes of text, terminal escape
-sequences (``ESC [ ...``), carriage returns that overwrite a log line, or Unicode direction
-overrides that reorder what a reader sees. :func:`inert` escapes all of those as ``\\xNN`` /
-``\\uNNNN`` and :func:`clip` keeps text to a bounded length.
+sequences (``ESC [ ...``), carriage returns that overwrite a log line, Unicode direction
+overrides that reorder what a reader sees, or lone surrogates (a JSON ``"\\ud800"`` escape
+decodes to one) that make writing the text to a UTF-8 log or terminal raise. :func:`inert`
+escapes all of those as ``\\xNN`` / ``\\uNNNN`` and :func:`clip` keeps text to a bounded length.
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ MAX_MESSAGE = 4000
 
 # C0 and C1 controls (ESC, CR, LF, TAB and DEL included), and the Unicode format characters
 # that reorder or hide text: bidi embeddings/overrides/isolates, marks, line/paragraph
-# separators, zero-width characters, the BOM.
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
-)
-_UNSAFE_KEEP_NEWLINES = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
-)
+# separators, zero-width characters, the BOM, interlinear annotations; and surrogates.
+_FORMAT = "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff\ufff9-\ufffb"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_FORMAT}]")
+_UNSAFE_KEEP_NEWLINES = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_FORMAT}]")
 
 
 def _escape(match: re.Match[str]) -> str:

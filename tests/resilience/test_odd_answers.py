@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import aioica
@@ -127,7 +127,9 @@ async def test_bounded_inflate_decodes_exactly(
     assert result.http_response.content == body
 
 
-UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+UNSAFE_CHARS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+)
 problem_text = st.text(max_size=50) | st.builds(
     lambda c, n: c * n, st.characters(), st.integers(0, 20_000)
 )
@@ -150,10 +152,14 @@ problem_text = st.text(max_size=50) | st.builds(
     ),
     as_json=st.booleans(),
 )
+@example(status=400, problem={"title": "\ud800", "detail": "a\udfffb"}, as_json=True)
+@example(status=400, problem={"title": "\ud800"}, as_json=False)
 async def test_any_error_body_gives_a_short_inert_message(
     status: int, problem: dict[str, Any], as_json: bool
 ) -> None:
-    body = json.dumps(problem).encode() if as_json else "".join(map(str, problem.values())).encode()
+    # A lone surrogate in a text body becomes bytes that are not UTF-8, as a broken server sends.
+    text = "".join(map(str, problem.values()))
+    body = json.dumps(problem).encode() if as_json else text.encode("utf-8", "surrogatepass")
     headers = {"Content-Type": "application/problem+json" if as_json else "text/html"}
     async with open_session(lambda _: httpx.Response(status, headers=headers, content=body)) as (
         ica,
@@ -164,3 +170,4 @@ async def test_any_error_body_gives_a_short_inert_message(
     message = str(info.value)
     assert len(message) <= 4100
     assert UNSAFE_CHARS.search(message) is None
+    message.encode("utf-8")  # writable to a UTF-8 log or terminal
