@@ -79,6 +79,12 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
     return parse_datetime(value)
 
 
+# Entries per cache. Small: the values worth caching are the few a page repeats, and each cached
+# UUID is one more object for every full pass of the cyclic collector to scan (at 8192 entries
+# the caches then held about 16,000 objects, on top of the 54,000 that importing aioica leaves;
+# ints, strings and datetimes are not tracked).
+_CACHE_MAX = 1024
+
 _DATETIME_CACHE: dict[str, datetime] = {}
 
 
@@ -91,17 +97,13 @@ def _structure_datetime_kept(value: Any, _: Any) -> datetime:
     else:
         parsed = _structure_datetime(value, _)
     if value.__class__ is str:
-        if len(_DATETIME_CACHE) >= _UUID_CACHE_MAX:
+        if len(_DATETIME_CACHE) >= _CACHE_MAX:
             _DATETIME_CACHE.clear()
         _DATETIME_CACHE[value] = parsed
     return parsed
 
 
 _UUID_CACHE: dict[str, UUID] = {}
-# Small: the ids worth caching are the few a page repeats, and every cached object is one more
-# for each full pass of the cyclic collector to scan (full, the three caches held about 16,000
-# objects at 8192 entries, on top of the 54,000 that importing aioica leaves).
-_UUID_CACHE_MAX = 1024
 
 
 def _structure_uuid(value: Any, _: Any) -> UUID:
@@ -113,37 +115,63 @@ def _structure_uuid(value: Any, _: Any) -> UUID:
     if isinstance(value, UUID):
         return value
     parsed = UUID(value)
-    if len(_UUID_CACHE) >= _UUID_CACHE_MAX:
+    if len(_UUID_CACHE) >= _CACHE_MAX:
         _UUID_CACHE.clear()
     _UUID_CACHE[value] = parsed
     return parsed
 
 
-# Keyed by identity (UUID.__hash__ is Python code; hashing an aware datetime asks its tzinfo
-# for the offset): decoded pages share one object per id or timestamp text, and the entry keeps
-# its object alive, so an id() is never reused while cached.
-_UUID_TEXT: dict[int, tuple[UUID, str]] = {}
-_DATETIME_TEXT: dict[int, tuple[datetime, str]] = {}
+_UTC = timezone.utc
+
+
+class _DayTexts(dict[int, str]):
+    """``YYYY-MM-DDT`` by proleptic ordinal, made on first use (bounded by clearing)."""
+
+    def __missing__(self, ordinal: int) -> str:
+        if len(self) >= _CACHE_MAX:
+            self.clear()
+        text = self[ordinal] = datetime.fromordinal(ordinal).date().isoformat() + "T"
+        return text
+
+
+_DAY_TEXT = _DayTexts()
+
+# Keyed by identity (hashing an aware datetime asks its tzinfo for the offset, and equal
+# instants in different offsets must keep their own text): decoded pages share one datetime per
+# timestamp text (_structure_datetime_kept). The list keeps each cached datetime alive, so no
+# id() is reused while its entry exists.
+_DATETIME_TEXT: dict[int, str] = {}
+_DATETIME_KEPT: list[datetime] = []
 
 
 def _datetime_text(value: datetime) -> str:
-    # Project, region and pipeline timestamps repeat on every item of a page (one shared
-    # object each, see _structure_datetime_kept): each is formatted once (bounded cache).
-    text = _format_datetime(value)
-    if value.__class__ is datetime:
-        if len(_DATETIME_TEXT) >= _UUID_CACHE_MAX:
-            _DATETIME_TEXT.clear()
-        _DATETIME_TEXT[id(value)] = (value, text)
+    """``_format_datetime``, remembering the text of an exact datetime (bounded cache)."""
+    if value.__class__ is not datetime:
+        return _format_datetime(value)  # a subclass may format itself differently
+    if value.tzinfo is _UTC or value.tzinfo is None:
+        # isoformat() of an aware datetime asks the zone for its offset and formats it, twice
+        # the cost of the naive time's isoformat() after its day's (cached) text.
+        text = _DAY_TEXT[value.toordinal()] + value.time().isoformat() + "Z"
+    else:
+        text = _format_datetime(value)
+    if len(_DATETIME_KEPT) >= _CACHE_MAX:
+        _DATETIME_TEXT.clear()
+        _DATETIME_KEPT.clear()
+    _DATETIME_TEXT[id(value)] = text
+    _DATETIME_KEPT.append(value)
     return text
 
 
-def _uuid_str(value: Any) -> str:
-    # str(UUID) formats in Python; the ids a page repeats are formatted once (bounded cache).
-    text = str(value)
-    if value.__class__ is UUID:
-        if len(_UUID_TEXT) >= _UUID_CACHE_MAX:
-            _UUID_TEXT.clear()
-        _UUID_TEXT[id(value)] = (value, text)
+# Keyed by the id's 128-bit integer, of which the text is a pure function (UUID.__hash__ is
+# Python code; int keys are cheap to hash and not tracked by the cyclic collector).
+_UUID_TEXT: dict[int, str] = {}
+
+
+def _uuid_str(value: UUID) -> str:
+    """``str(value)`` of an exact UUID, remembered (bounded cache)."""
+    if len(_UUID_TEXT) >= _CACHE_MAX:
+        _UUID_TEXT.clear()
+    text = _UUID_TEXT[value.int] = str(value)
     return text
 
 
@@ -387,15 +415,17 @@ def _encode_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
     if tp in (str, bool, int):
         return "v"
     if tp is UUID:
+        # A subclass (or a str set by hand) is written as str() writes it, never looked up.
+        env["_UUID"] = UUID
         env["_uuid_text"] = _UUID_TEXT.get
         env["_uuid_str"] = _uuid_str
-        env["_id"] = id
-        return "h[1] if (h := _uuid_text(_id(v))) is not None and h[0] is v else _uuid_str(v)"
+        env["_str"] = str
+        return "(_uuid_text(v.int) or _uuid_str(v)) if v.__class__ is _UUID else _str(v)"
     if tp is datetime:
         env["_dt_text_of"] = _DATETIME_TEXT.get
         env["_dt_text"] = _datetime_text
         env["_id"] = id
-        return "h[1] if (h := _dt_text_of(_id(v))) is not None and h[0] is v else _dt_text(v)"
+        return "_dt_text_of(_id(v)) or _dt_text(v)"
     if tp in _MODEL_SET:
         env[name] = _encoder_of(tp)
         return f"{name}(v)"

@@ -120,6 +120,50 @@ def test_decoded_timestamps_share_objects_and_encode_back() -> None:
     assert same(models.Project(time_created=stamp))["timeCreated"] == "2025-01-01T12:00:00Z"
 
 
+def test_subclasses_format_themselves() -> None:
+    class Stamp(datetime):
+        def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+            return "stamp"
+
+    class Tag(uuid.UUID):
+        def __str__(self) -> str:
+            return "tag"
+
+    value = uuid.uuid4()
+    tag = Tag(str(value))
+    when = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    stamp = Stamp(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    # The plain values first, so that a lookup by value would find their text.
+    wire = [same(models.Project(id=i, time_created=t)) for i, t in ((value, when), (tag, stamp))]
+    assert [w["id"] for w in wire] == [str(value), "tag"]
+    assert [w["timeCreated"] for w in wire] == ["2025-01-01T12:00:00Z", "stamp"]
+
+
+def test_text_caches_stay_bounded_and_right() -> None:
+    from aioica.models import _converter
+
+    limit = _converter._CACHE_MAX
+    start = datetime(1, 1, 1, tzinfo=timezone.utc)
+    whens = [start + timedelta(days=397 * k, microseconds=k % 3) for k in range(2 * limit + 7)]
+    whens += [datetime(9999, 12, 31, 23, 59, 59, 999999), datetime(999, 1, 2, 3, 4, 5)]
+    ids = [uuid.UUID(int=k * 7919) for k in range(2 * limit + 7)]
+    for _ in range(2):  # the second pass reads what the first one cached
+        for when, ident in zip(whens, ids, strict=False):
+            wire = same(models.Project(id=ident, time_created=when))
+            assert wire["id"] == str(ident)
+            assert wire["timeCreated"] == when.replace(tzinfo=None).isoformat() + "Z"
+        caches = (_converter._UUID_TEXT, _converter._DATETIME_TEXT, _converter._DAY_TEXT)
+        assert all(len(cache) <= limit for cache in caches)
+        assert len(_converter._DATETIME_KEPT) == len(_converter._DATETIME_TEXT)
+    # Fresh datetimes after the cached ones are gone: a reused id() must not give old text.
+    for k in range(3):
+        fresh = [
+            datetime(2000 + k, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=s) for s in range(50)
+        ]
+        texts = [same(models.Project(time_created=t))["timeCreated"] for t in fresh]
+        assert texts == [t.isoformat().replace("+00:00", "Z") for t in fresh]
+
+
 def test_extra_never_overrides_known_keys() -> None:
     project = models.Project(name="real")
     project.extra = {"name": "shadow", "other": 1, "": None}
