@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,23 @@ def url(fake: FakeICA) -> Iterator[str]:
         yield base
 
 
+def settle(fake: FakeICA) -> None:
+    """Wait until the server is quiet: a run that stopped early (exit 5) leaves requests it had
+    written, which the server's thread still takes in afterwards and would count for the next
+    test."""
+    deadline = time.monotonic() + 5
+    seen = -1
+    while time.monotonic() < deadline:
+        if fake.counters.in_flight == 0 and fake.counters.requests == seen:
+            return
+        seen = fake.counters.requests
+        time.sleep(0.05)
+
+
 @pytest.fixture(autouse=True)
 def env(monkeypatch: pytest.MonkeyPatch, fake: FakeICA, url: str) -> Iterator[None]:
     use_fake(monkeypatch, url, fake.api_key, PROJECT)
+    settle(fake)
     fake.faults.clear()
     fake.counters.reset()
     yield
