@@ -76,7 +76,8 @@ def env_auth(
     return None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost``, ``*.localhost`` or a loopback IP."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -111,7 +112,7 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
         raise ConfigurationError("base_url must not carry credentials; pass auth= instead")
     if url.query or url.fragment:
         raise ConfigurationError("base_url must not have a query or fragment")
-    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+    if url.scheme == "http" and not allow_insecure_http and not is_loopback(url.host):
         raise ConfigurationError(
             f"refusing plain http to {url.host}: credentials would travel unencrypted; use "
             "https, or pass allow_insecure_http=True if you really mean it"

@@ -105,10 +105,11 @@ class Session(Operations):
         follow_redirects: follow 3xx answers; credentials never follow a hop to another origin.
         allow_insecure_http: allow plain ``http`` to a non-loopback host.
         verify: TLS verification (``True``, a CA bundle path or an ``ssl.SSLContext``).
-        trust_env: honour CA settings from the environment (``SSL_CERT_FILE``,
-            ``SSL_CERT_DIR``). Proxy variables (``HTTPS_PROXY``...) are not applied to the
-            session's own transports; to go through a proxy, pass ``http_client=
-            httpx.AsyncClient(proxy=...)`` (or one with ``trust_env=True`` and no transport).
+        trust_env: honour the environment, as httpx does: CA settings (``SSL_CERT_FILE``,
+            ``SSL_CERT_DIR``) and proxies (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
+            ``NO_PROXY``; a loopback ``base_url`` always goes direct). Proxies apply to the
+            session's own transports, not to one passed as ``transport=``; a caller's
+            ``http_client`` keeps its own settings.
         max_response_bytes: refuse bodies larger than this, decoded or on the wire (default
             32 MiB, about eight times a full page of 1,000 analyses). Bodies are decompressed
             step by step (gzip and deflate; other codings are refused), so a compression bomb
@@ -269,11 +270,22 @@ class Session(Operations):
         library = current_async_library()
         if self._client is None:
             from ._compat import tune_client
-            from ._transports import build_transport
+            from ._transports import build_transport, session_proxy_mounts
 
+            # A transport given as is (an ASGITransport, say) is used for everything, as
+            # httpx does with a client's transport; the session's own also get the
+            # environment's proxies, which httpx would mount for a client it built itself
+            # (worked out first: an unusable one is an error before anything is opened).
+            mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
             if isinstance(self.transport_kind, httpx.AsyncBaseTransport):
                 transport = self.transport_kind
             else:
+                mounts = session_proxy_mounts(
+                    max_connections=self.max_concurrency,
+                    base_url=self.base_url,
+                    verify=self._verify,
+                    trust_env=self._trust_env,
+                )
                 transport, self.transport_name = build_transport(
                     kind=self.transport_kind,  # type: ignore[arg-type]
                     max_connections=self.max_concurrency,
@@ -283,6 +295,7 @@ class Session(Operations):
                 )
             self._client = httpx.AsyncClient(
                 transport=transport,
+                mounts=mounts,
                 timeout=self.timeout,
                 follow_redirects=False,
                 trust_env=self._trust_env,

@@ -26,6 +26,7 @@ from anyio.lowlevel import EventLoopToken
 
 from ._aiohttp import AiohttpTransport, map_aiohttp_error
 from ._pooled import PooledTransport
+from ._proxies import environment_proxies, proxy_mounts
 
 __all__ = [
     "AiohttpTransport",
@@ -36,9 +37,11 @@ __all__ = [
     "build_transport",
     "classify_transport_error",
     "current_async_library",
+    "environment_proxies",
     "in_loop",
     "map_aiohttp_error",
     "own_transport_types",
+    "session_proxy_mounts",
 ]
 
 TransportKind = Literal["auto", "aiohttp", "httpx"]
@@ -102,9 +105,8 @@ def build_transport(
     asyncio, else ``"httpx-pools"``. Called outside an event loop, ``"auto"`` returns a transport
     that decides on its first request (name ``"auto"``). ``"aiohttp"`` requires aiohttp;
     ``"httpx"`` always gives the pooled httpx transport. ``max_connections`` bounds the total
-    number of connections. ``trust_env`` applies to CA settings only: an ``httpx.AsyncClient``
-    given an explicit transport does not mount proxies from the environment, so a session's own
-    client never uses them (a caller's ``http_client`` can).
+    number of connections. ``trust_env`` applies to CA settings here; proxies from the
+    environment are mounted beside this transport (:func:`session_proxy_mounts`).
     """
     if max_connections < 1:
         raise ValueError(f"max_connections must be at least 1, got {max_connections}")
@@ -128,6 +130,24 @@ def build_transport(
         return _DeferredTransport(make), "auto"
     name = _auto_choice(library)
     return make(name), name
+
+
+def session_proxy_mounts(
+    *,
+    max_connections: int,
+    base_url: str,
+    verify: bool | str | ssl.SSLContext = True,
+    trust_env: bool = True,
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """The proxy mounts for a session's own client: the environment's proxies when
+    ``trust_env`` (see ``_proxies``), none otherwise."""
+    if not trust_env:
+        return {}
+    return proxy_mounts(
+        max_connections=max_connections,
+        ssl_context=lambda: _ssl_context(verify, trust_env),
+        base_host=httpx.URL(base_url).host,
+    )
 
 
 def _auto_choice(library: str) -> str:

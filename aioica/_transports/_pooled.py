@@ -75,7 +75,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
     """Several small httpcore pools; each request goes to the pool with the fewest in flight.
 
     Works on asyncio and trio. The pools share one SSL context; their sizes add up to
-    ``max_connections``. Keep-alive, timeouts and TLS behave as ``httpx.AsyncHTTPTransport``'s.
+    ``max_connections``. Keep-alive, timeouts and TLS behave as ``httpx.AsyncHTTPTransport``'s;
+    ``proxy`` sends every request through that proxy (``http://``, ``https://`` or, with
+    ``httpx[socks]``, ``socks5://``).
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         ssl_context: ssl.SSLContext | None = None,
         pool_size: int = POOL_SIZE,
         keepalive_expiry: float = KEEPALIVE_EXPIRY,
+        proxy: str | None = None,
     ) -> None:
         ctx = ssl_context if ssl_context is not None else httpx.create_ssl_context()
         n = max(1, math.ceil(max_connections / max(1, pool_size)))
@@ -93,6 +96,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._pools = [
             httpx.AsyncHTTPTransport(
                 verify=ctx,
+                proxy=proxy,
                 limits=httpx.Limits(
                     max_connections=size,
                     max_keepalive_connections=size,
