@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -142,6 +143,7 @@ _DAY_TEXT = _DayTexts()
 # id() is reused while its entry exists.
 _DATETIME_TEXT: dict[int, str] = {}
 _DATETIME_KEPT: list[datetime] = []
+_DATETIME_LOCK = threading.Lock()
 
 
 def _datetime_text(value: datetime) -> str:
@@ -154,11 +156,15 @@ def _datetime_text(value: datetime) -> str:
         text = _DAY_TEXT[value.toordinal()] + value.time().isoformat() + "Z"
     else:
         text = _format_datetime(value)
-    if len(_DATETIME_KEPT) >= _CACHE_MAX:
-        _DATETIME_TEXT.clear()
-        _DATETIME_KEPT.clear()
-    _DATETIME_TEXT[id(value)] = text
-    _DATETIME_KEPT.append(value)
+    with _DATETIME_LOCK:
+        # Entries go before the datetimes they name, and are made after: a lookup (which takes
+        # no lock) that finds an id finds one whose datetime is kept alive, so it is its own,
+        # whichever threads encode at once.
+        if len(_DATETIME_KEPT) >= _CACHE_MAX:
+            _DATETIME_TEXT.clear()
+            _DATETIME_KEPT.clear()
+        _DATETIME_KEPT.append(value)
+        _DATETIME_TEXT[id(value)] = text
     return text
 
 

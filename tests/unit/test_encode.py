@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import random
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -162,6 +164,29 @@ def test_text_caches_stay_bounded_and_right() -> None:
         ]
         texts = [same(models.Project(time_created=t))["timeCreated"] for t in fresh]
         assert texts == [t.isoformat().replace("+00:00", "Z") for t in fresh]
+
+
+def test_timestamp_texts_stay_right_across_threads() -> None:
+    # Many threads encoding fresh datetimes at once, switching as often as the interpreter
+    # allows, while the cache fills and is emptied: none may get another datetime's text.
+    from aioica.models import _converter
+
+    def work(seed: int) -> list[tuple[str, str]]:
+        out = []
+        for k in range(3 * _converter._CACHE_MAX):
+            when = datetime(2000 + seed, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=k)
+            out.append((same(models.Project(time_created=when))["timeCreated"], when.isoformat()))
+        return out
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(work, range(8)))
+    finally:
+        sys.setswitchinterval(interval)
+    for pairs in results:
+        assert all(text == iso.replace("+00:00", "Z") for text, iso in pairs)
 
 
 def test_extra_never_overrides_known_keys() -> None:
