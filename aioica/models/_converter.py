@@ -157,9 +157,9 @@ def _datetime_text(value: datetime) -> str:
     else:
         text = _format_datetime(value)
     with _DATETIME_LOCK:
-        # Entries go before the datetimes they name, and are made after: a lookup (which takes
-        # no lock) that finds an id finds one whose datetime is kept alive, so it is its own,
-        # whichever threads encode at once.
+        # Entries are emptied before the datetimes they name, and made after them: a lookup
+        # (which takes no lock) that finds an id finds one whose datetime is kept alive, so the
+        # datetime is the caller's own, whichever threads encode at once.
         if len(_DATETIME_KEPT) >= _CACHE_MAX:
             _DATETIME_TEXT.clear()
             _DATETIME_KEPT.clear()
