@@ -18,7 +18,7 @@ from aioica.cli._codes import exit_codes_markdown
 from aioica.cli._runtime import Runtime
 from aioica.models import StatusV3, StatusV4
 from aioica.testing import Dataset, FakeICA, serve_in_thread
-from tests.support.cli import clear_env, run, use_fake
+from tests.support.cli import clear_env, run, settle, use_fake
 from tests.support.net import free_port
 from tests.support.paths import ROOT
 
@@ -171,6 +171,7 @@ def test_classify_refused_connection_from_either_transport(transport: str) -> No
 def test_bad_status_exits_2_before_any_request(
     capsys: pytest.CaptureFixture[str], fake: FakeICA, argv: list[str]
 ) -> None:
+    settle(fake)
     before = fake.counters.requests
     code, out, err = run(capsys, *argv)
     assert code == 2

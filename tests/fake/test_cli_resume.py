@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 
 from aioica.cli import main
 from aioica.testing import Dataset, FakeICA, FakeServer, serve_in_thread
-from tests.support.cli import run, signal_when, subprocess_env, use_fake
+from tests.support.cli import run, settle, signal_when, subprocess_env, use_fake
 
 pytestmark = pytest.mark.tcp
 
@@ -38,19 +37,6 @@ def fake() -> FakeICA:
 def url(fake: FakeICA) -> Iterator[str]:
     with serve_in_thread(fake) as base:
         yield base
-
-
-def settle(fake: FakeICA) -> None:
-    """Wait until the server is quiet: a run that stopped early (exit 5) leaves requests it had
-    written, which the server's thread still takes in afterwards and would count for the next
-    test."""
-    deadline = time.monotonic() + 5
-    seen = -1
-    while time.monotonic() < deadline:
-        if fake.counters.in_flight == 0 and fake.counters.requests == seen:
-            return
-        seen = fake.counters.requests
-        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from aioica.cli import main
+from aioica.testing import FakeICA
 
 #: Every variable the command line reads its credentials and defaults from.
 ICAV2 = (
@@ -47,6 +48,19 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def jsonl(text: str) -> list[dict[str, Any]]:
     """The objects of a JSON Lines text."""
     return [json.loads(line) for line in text.splitlines()]
+
+
+def settle(fake: FakeICA) -> None:
+    """Wait until the fake served in a thread is quiet: a run that stopped early leaves requests
+    it had written, which the server still takes in afterwards and would count for the next
+    test."""
+    deadline = time.monotonic() + 5
+    seen = -1
+    while time.monotonic() < deadline:
+        if fake.counters.in_flight == 0 and fake.counters.requests == seen:
+            return
+        seen = fake.counters.requests
+        time.sleep(0.05)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
