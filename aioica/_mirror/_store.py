@@ -146,6 +146,17 @@ def json_text(value: Any) -> str:
     return _dumps(value) if text is None else text
 
 
+def storable(value: Any) -> Any:
+    """``value`` with every lone surrogate replaced by U+FFFD (other values as they are).
+
+    A JSON ``"\\ud800"`` escape decodes to a lone surrogate, which UTF-8, and so SQLite, cannot
+    store; a valid pair becomes the character it encodes.
+    """
+    if value.__class__ is str:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -409,10 +420,15 @@ class Store:
             return
         marks = "(" + ", ".join("?" * len(rows[0])) + ")"
         for chunk in _chunks(rows, _MAX_PARAMS // len(rows[0])):
-            self._db.execute(
-                f"{head} {', '.join([marks] * len(chunk))} {tail}",
-                [value for row in chunk for value in row],
-            )
+            sql = f"{head} {', '.join([marks] * len(chunk))} {tail}"
+            values = [value for row in chunk for value in row]
+            try:
+                self._db.execute(sql, values)
+            except UnicodeEncodeError:
+                # Rare: a value UTF-8 cannot carry. Binding fails before anything is written;
+                # stored with U+FFFD in its place rather than failing the batch (and every later
+                # run over the same data).
+                self._db.execute(sql, [storable(value) for value in values])
 
     def mark_removed(self, ids: Sequence[str], run_id: int) -> None:
         """Flag sessions that the listing no longer has (their rows stay)."""

@@ -35,7 +35,9 @@ OUTCOMES = ("new", "changed", "refreshed", "unchanged", "failed")
 def _fingerprint(item: Mapping[str, Any]) -> tuple[str, str]:
     """The listing item as stored (its text as the server sent it) and a short hash of it."""
     text = json_text(item)
-    return text, hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    # surrogatepass: text re-encoded from decoded values may hold a lone surrogate (a JSON
+    # "\ud800" escape decodes to one), which strict UTF-8 refuses.
+    return text, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
 def must_fetch(old: SessionState | None, listing_hash: str, *, full: bool = False) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -258,11 +259,13 @@ async def test_failing_session_is_recorded_and_fetched_next_run(tmp_path: Path) 
         ).fetchone() == (None,)
 
 
-class Indented:
-    """An ASGI wrapper: every JSON body re-laid out with indentation and spaces."""
+class Rewritten:
+    """An ASGI wrapper: every 200 answer's body passed through ``rewrite`` (sent uncompressed,
+    so that it can be)."""
 
-    def __init__(self, fake: FakeICA) -> None:
+    def __init__(self, fake: FakeICA, rewrite: Callable[[bytes], bytes]) -> None:
         self.fake = fake
+        self.rewrite = rewrite
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -281,13 +284,18 @@ class Indented:
                 return
             body = b"".join(chunks)
             if start["status"] == 200:
-                body = json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
+                body = self.rewrite(body)
             fixed = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
             fixed.append((b"content-length", str(len(body)).encode()))
             await send({**start, "headers": fixed})
             await send({"type": "http.response.body", "body": body})
 
         await self.fake({**scope, "headers": headers}, receive, capture)
+
+
+def indented(body: bytes) -> bytes:
+    """Every JSON body re-laid out with indentation and spaces."""
+    return json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
 
 
 @pytest.mark.anyio
@@ -327,7 +335,7 @@ async def test_an_indenting_server_is_mirrored_as_sent_and_stays_unchanged(
     session = aioica.Session(
         auth=aioica.ApiKeyAuth(fake.api_key),
         base_url=fake.base_url,
-        transport=httpx.ASGITransport(app=Indented(fake)),
+        transport=httpx.ASGITransport(app=Rewritten(fake, indented)),
     )
     async with session as ica:
         first = await ica.sync_workflow_sessions(P, db)
@@ -342,6 +350,35 @@ async def test_an_indenting_server_is_mirrored_as_sent_and_stays_unchanged(
     # The listing hash is of the text as sent: the same layout hashes the same next time.
     assert (second.changed, second.unchanged) == (0, 30 - non_terminal(fake))
     assert fake.counters.requests == 1 + 3 * non_terminal(fake)
+
+
+@pytest.mark.anyio
+async def test_text_sqlite_cannot_store_is_kept_with_a_replacement_character(
+    tmp_path: Path,
+) -> None:
+    # Valid JSON whose strings decode to a lone surrogate, which UTF-8 (and SQLite) cannot
+    # carry: the sync must not fail on it, now or on any later run.
+    def surrogate(body: bytes) -> bytes:
+        return body.replace(b'"userReference":"', b'"userReference":"\\ud800')
+
+    fake = make_fake(sessions=12)
+    db = str(tmp_path / "mirror.db")
+    session = aioica.Session(
+        auth=aioica.ApiKeyAuth(fake.api_key),
+        base_url=fake.base_url,
+        transport=httpx.ASGITransport(app=Rewritten(fake, surrogate)),
+    )
+    async with session as ica:
+        first = await ica.sync_workflow_sessions(P, db)
+        second = await ica.sync_workflow_sessions(P, db)
+    assert (first.new, first.failed, second.failed) == (12, 0, 0)
+    assert second.unchanged == 12 - non_terminal(fake)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT user_reference, json FROM workflow_sessions").fetchall()
+    assert len(rows) == 12
+    for reference, text in rows:
+        assert reference.startswith("\ufffd")
+        assert '"userReference":"\\ud800' in text  # the server's text, verbatim
 
 
 @pytest.mark.anyio
