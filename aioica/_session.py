@@ -45,7 +45,7 @@ from ._operations import Operations
 from ._paging import Paginator, validate_iteration
 from ._params import PageParams
 from ._retry import DEFAULT_RETRY, RetryPolicy
-from ._transports import aiohttp_available, current_async_library, in_loop
+from ._transports import current_async_library, in_loop
 from ._validate import config_int
 from ._version import __version__
 from ._wire import MEDIA_TYPE
@@ -256,51 +256,19 @@ class Session(Operations):
     async def __aenter__(self) -> Session:
         if self._state is not _State.NEW:
             raise SessionClosedError("a Session can be entered once; create a new one")
-        if self.transport_kind == "aiohttp" and self._client is None:
-            if current_async_library() != "asyncio":
-                raise ConfigurationError(
-                    "transport='aiohttp' runs on asyncio only; use transport='httpx' (or "
-                    "'auto') under trio"
-                )
-            if not aiohttp_available():
-                raise ConfigurationError(
-                    "transport='aiohttp' needs aiohttp: pip install 'aioica[fast]'"
-                )
         loop = anyio.lowlevel.current_token()
         library = current_async_library()
         if self._client is None:
-            from ._compat import tune_client
-            from ._transports import build_transport, session_proxy_mounts
+            from ._transports import session_client
 
-            # A transport given as is (an ASGITransport, say) is used for everything, as
-            # httpx does with a client's transport; the session's own also get the
-            # environment's proxies, which httpx would mount for a client it built itself
-            # (worked out first: an unusable one is an error before anything is opened).
-            mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
-            if isinstance(self.transport_kind, httpx.AsyncBaseTransport):
-                transport = self.transport_kind
-            else:
-                mounts = session_proxy_mounts(
-                    max_connections=self.max_concurrency,
-                    base_url=self.base_url,
-                    verify=self._verify,
-                    trust_env=self._trust_env,
-                )
-                transport, self.transport_name = build_transport(
-                    kind=self.transport_kind,  # type: ignore[arg-type]
-                    max_connections=self.max_concurrency,
-                    timeout=self.timeout,
-                    verify=self._verify,
-                    trust_env=self._trust_env,
-                )
-            self._client = httpx.AsyncClient(
-                transport=transport,
-                mounts=mounts,
+            self._client, self.transport_name = session_client(
+                self.transport_kind,  # type: ignore[arg-type]
+                max_connections=self.max_concurrency,
                 timeout=self.timeout,
-                follow_redirects=False,
+                base_url=self.base_url,
+                verify=self._verify,
                 trust_env=self._trust_env,
             )
-            tune_client(self._client)
             self._exit_stack.push_async_callback(_close_client, self._client)
         # Producers end before the client closes (the stack unwinds in reverse).
         self._exit_stack.push_async_callback(self._producers.aclose)

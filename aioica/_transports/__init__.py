@@ -41,6 +41,7 @@ __all__ = [
     "in_loop",
     "map_aiohttp_error",
     "own_transport_types",
+    "session_client",
     "session_proxy_mounts",
 ]
 
@@ -130,6 +131,60 @@ def build_transport(
         return _DeferredTransport(make), "auto"
     name = _auto_choice(library)
     return make(name), name
+
+
+def session_client(
+    transport: TransportKind | httpx.AsyncBaseTransport,
+    *,
+    max_connections: int,
+    timeout: httpx.Timeout,
+    base_url: str,
+    verify: bool | str | ssl.SSLContext = True,
+    trust_env: bool = True,
+) -> tuple[httpx.AsyncClient, str]:
+    """The ``httpx.AsyncClient`` a session owns, and the name of its transport.
+
+    Called in the running loop. A transport given as is (an ``ASGITransport``, say) carries
+    everything, as httpx uses a client's transport; one the session builds also gets the
+    environment's proxies, which httpx would mount for a client it built itself (worked out
+    first: an unusable one is an error before anything is opened).
+    """
+    from .._compat import tune_client
+    from .._config import ConfigurationError
+
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    if isinstance(transport, httpx.AsyncBaseTransport):
+        chosen, name = transport, type(transport).__name__
+    else:
+        if transport == "aiohttp":
+            if current_async_library() != "asyncio":
+                raise ConfigurationError(
+                    "transport='aiohttp' runs on asyncio only; use transport='httpx' (or "
+                    "'auto') under trio"
+                )
+            if not aiohttp_available():
+                raise ConfigurationError(
+                    "transport='aiohttp' needs aiohttp: pip install 'aioica[fast]'"
+                )
+        mounts = session_proxy_mounts(
+            max_connections=max_connections, base_url=base_url, verify=verify, trust_env=trust_env
+        )
+        chosen, name = build_transport(
+            kind=transport,
+            max_connections=max_connections,
+            timeout=timeout,
+            verify=verify,
+            trust_env=trust_env,
+        )
+    client = httpx.AsyncClient(
+        transport=chosen,
+        mounts=mounts,
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=trust_env,
+    )
+    tune_client(client)
+    return client, name
 
 
 def session_proxy_mounts(

@@ -293,6 +293,15 @@ class Rewritten:
         await self.fake({**scope, "headers": headers}, receive, capture)
 
 
+def rewritten_session(fake: FakeICA, rewrite: Callable[[bytes], bytes]) -> aioica.Session:
+    """A session on ``fake`` whose answers' bodies pass through ``rewrite`` (see Rewritten)."""
+    return aioica.Session(
+        auth=aioica.ApiKeyAuth(fake.api_key),
+        base_url=fake.base_url,
+        transport=httpx.ASGITransport(app=Rewritten(fake, rewrite)),
+    )
+
+
 def indented(body: bytes) -> bytes:
     """Every JSON body re-laid out with indentation and spaces."""
     return json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
@@ -332,12 +341,7 @@ async def test_an_indenting_server_is_mirrored_as_sent_and_stays_unchanged(
 ) -> None:
     fake = make_fake(sessions=30)
     db = str(tmp_path / "mirror.db")
-    session = aioica.Session(
-        auth=aioica.ApiKeyAuth(fake.api_key),
-        base_url=fake.base_url,
-        transport=httpx.ASGITransport(app=Rewritten(fake, indented)),
-    )
-    async with session as ica:
+    async with rewritten_session(fake, indented) as ica:
         first = await ica.sync_workflow_sessions(P, db)
         fake.counters.reset()
         second = await ica.sync_workflow_sessions(P, db)
@@ -363,12 +367,7 @@ async def test_text_sqlite_cannot_store_is_kept_with_a_replacement_character(
 
     fake = make_fake(sessions=12)
     db = str(tmp_path / "mirror.db")
-    session = aioica.Session(
-        auth=aioica.ApiKeyAuth(fake.api_key),
-        base_url=fake.base_url,
-        transport=httpx.ASGITransport(app=Rewritten(fake, surrogate)),
-    )
-    async with session as ica:
+    async with rewritten_session(fake, surrogate) as ica:
         first = await ica.sync_workflow_sessions(P, db)
         second = await ica.sync_workflow_sessions(P, db)
     assert (first.new, first.failed, second.failed) == (12, 0, 0)
