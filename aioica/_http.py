@@ -36,7 +36,7 @@ from ._fastpath import RequestFactory, Sender
 from ._limits import PauseRefused, RateGate, Slots, TokenBucket
 from ._retry import RetryPolicy
 from ._text import inert
-from ._transports import classify_transport_error
+from ._transports import classify_transport_error, proxy_secrets
 from ._transports._pooled import WholeBody
 from ._wire import CREDENTIAL_HEADERS, MEDIA_TYPE
 
@@ -399,9 +399,12 @@ class Requester:
         """Every credential the session holds, to mask wherever a server echoes one.
 
         A request carries only some of them (a JWT, not the API key it was minted from); the
-        auth object's and the caller's client's are added here.
+        auth object's and the caller's client's are added here, and the passwords of the
+        environment's proxies when the client takes its proxies from there.
         """
         found = header_secrets(self.client.headers)
+        if self.client.trust_env:
+            found.update(proxy_secrets())
         for auth in (self.auth, self.client.auth):
             values = getattr(auth, "_secret_values", None)
             if callable(values):

@@ -11,4 +11,4 @@ MEDIA_TYPE: Final = "application/vnd.illumina.v3+json"
 
 #: Request headers that carry credentials (lower case): masked in error text and never sent on
 #: a redirect to another origin.
-CREDENTIAL_HEADERS: Final = ("x-api-key", "authorization", "cookie")
+CREDENTIAL_HEADERS: Final = ("x-api-key", "authorization", "proxy-authorization", "cookie")

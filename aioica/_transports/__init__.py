@@ -26,7 +26,7 @@ from anyio.lowlevel import EventLoopToken
 
 from ._aiohttp import AiohttpTransport, map_aiohttp_error
 from ._pooled import PooledTransport
-from ._proxies import environment_proxies, proxy_mounts
+from ._proxies import environment_proxies, proxy_mounts, proxy_secrets
 
 __all__ = [
     "AiohttpTransport",
@@ -41,6 +41,7 @@ __all__ = [
     "in_loop",
     "map_aiohttp_error",
     "own_transport_types",
+    "proxy_secrets",
     "session_client",
     "session_proxy_mounts",
 ]

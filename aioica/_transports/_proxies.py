@@ -10,6 +10,7 @@ tunnel) is never sent through a proxy.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import ssl
 import urllib.request
@@ -18,9 +19,10 @@ from collections.abc import Callable
 import httpx
 
 from .._config import ConfigurationError, is_loopback
+from .._errors import header_secrets
 from ._pooled import PooledTransport
 
-__all__ = ["environment_proxies", "proxy_mounts"]
+__all__ = ["environment_proxies", "proxy_mounts", "proxy_secrets"]
 
 
 def _ip_version(host: str) -> int | None:
@@ -107,3 +109,29 @@ def proxy_mounts(
             made[proxy] = transport
         mounts[pattern] = transport
     return mounts
+
+
+def proxy_secrets() -> set[str]:
+    """The passwords in the environment's proxy URLs, in every form a proxy could echo one.
+
+    A proxy that fails a request may answer with a page quoting what it was sent, its
+    ``Proxy-Authorization`` header included; error text masks these as it masks the session's
+    own credentials. Each password is given as written in the URL, decoded, and inside the
+    Basic header httpx sends for it.
+    """
+    found: set[str] = set()
+    for proxy in environment_proxies().values():
+        if proxy is None:
+            continue
+        try:
+            url = httpx.URL(proxy)
+        except httpx.InvalidURL:
+            continue
+        raw = url.userinfo.decode("ascii", "replace").partition(":")[2]
+        if not raw:
+            continue
+        found.update((raw, url.password))
+        login = f"{url.username}:{url.password}".encode()
+        basic = "Basic " + base64.b64encode(login).decode("ascii")
+        found.update(header_secrets(httpx.Headers({"proxy-authorization": basic})))
+    return found

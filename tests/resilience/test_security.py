@@ -98,7 +98,7 @@ def carries_credentials(request: httpx.Request) -> bool:
     An ``Authorization`` header that is neither a bearer token nor our login does not count:
     httpx derives one from userinfo a hostile ``Location`` may carry, which holds nothing of ours.
     """
-    if {k.lower() for k in request.headers} & {"x-api-key", "cookie"}:
+    if {k.lower() for k in request.headers} & {"x-api-key", "cookie", "proxy-authorization"}:
         return True
     authorization = request.headers.get("authorization", "")
     if authorization.startswith("Bearer ") or authorization == BASIC:
@@ -525,12 +525,15 @@ async def test_cross_origin_hop_of_a_post_search_carries_no_credentials(status: 
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("setup", ["default-header", "client-auth", "client-cookie"])
+@pytest.mark.parametrize(
+    "setup", ["default-header", "client-auth", "client-cookie", "proxy-authorization"]
+)
 async def test_cross_origin_hop_drops_the_callers_client_credentials(setup: str) -> None:
     client_kwargs: dict[str, Any] = {
         "default-header": {"headers": {"X-API-Key": KEY}},
         "client-auth": {"auth": aioica.ApiKeyAuth(KEY)},
         "client-cookie": {"cookies": {"JSESSIONID": COOKIE}},
+        "proxy-authorization": {"headers": {"X-API-Key": KEY, "Proxy-Authorization": BASIC}},
     }[setup]
     async with open_session(
         redirecting(EVIL), auth=None, client_kwargs=client_kwargs, follow_redirects=True

@@ -124,8 +124,11 @@ async def test_a_session_with_an_unusable_proxy_does_not_open(
 
 
 @asynccontextmanager
-async def recording_proxy(answer: bytes) -> AsyncIterator[tuple[int, list[bytes]]]:
-    """A plain-HTTP forward proxy on loopback that records each request head and answers."""
+async def recording_proxy(
+    answer: bytes, *, status: bytes = b"200 OK", echo: bool = False
+) -> AsyncIterator[tuple[int, list[bytes]]]:
+    """A plain-HTTP forward proxy on loopback that records each request head and answers
+    (``echo``: with the head it was sent after the answer, as some error pages do)."""
     heads: list[bytes] = []
 
     async def handle(stream: SocketStream) -> None:
@@ -133,10 +136,12 @@ async def recording_proxy(answer: bytes) -> AsyncIterator[tuple[int, list[bytes]
             data = b""
             while b"\r\n\r\n" not in data:
                 data += await stream.receive()
-            heads.append(data.split(b"\r\n\r\n")[0])
+            head = data.split(b"\r\n\r\n")[0]
+            heads.append(head)
+            body = answer + (head if echo else b"")
             await stream.send(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+                b"HTTP/1.1 %s\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (status, len(body), body)
             )
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
@@ -192,3 +197,33 @@ async def test_a_loopback_session_goes_direct_with_a_proxy_set(
             sessions = [s async for s in ica.search_workflow_sessions("demo-project")]
     assert len(sessions) == 2
     assert heads == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])
+async def test_a_proxy_echoing_its_credentials_never_gets_them_into_error_text(
+    monkeypatch: pytest.MonkeyPatch, transport: str, anyio_backend: str
+) -> None:
+    if transport == "auto" and anyio_backend == "trio":
+        pytest.skip("'auto' is the pooled httpx transport on trio: the other case")
+    password = "pr0xy-p@ss"
+    page = f"Bad gateway. Your proxy password is {password}.\n".encode()
+    async with recording_proxy(page, status=b"502 Bad Gateway", echo=True) as (port, heads):
+        monkeypatch.setenv("HTTP_PROXY", f"http://user:pr0xy-p%40ss@127.0.0.1:{port}")
+        async with aioica.Session(
+            auth=aioica.ApiKeyAuth("key"),
+            base_url="http://ica.example.test/ica/rest",
+            allow_insecure_http=True,
+            transport=transport,  # type: ignore[arg-type]
+            retry=aioica.RetryPolicy(max_attempts=1),
+        ) as ica:
+            with pytest.raises(aioica.APIStatusError) as caught:
+                await ica.get_workflow_session_inputs("p", SID)
+    basic = base64.b64encode(f"user:{password}".encode()).decode()
+    # The proxy did get (and echo) the credentials; the error shows neither form of them.
+    (head,) = heads
+    assert f"Proxy-Authorization: Basic {basic}".encode() in head
+    text = str(caught.value) + repr(caught.value)
+    assert caught.value.status_code == 502 and "Bad gateway" in text and "***" in text
+    for secret in (password, "pr0xy-p%40ss", basic):
+        assert secret not in text
