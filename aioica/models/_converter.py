@@ -18,7 +18,7 @@ import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
@@ -106,6 +106,32 @@ def _structure_datetime_kept(value: Any, _: Any) -> datetime:
 
 _UUID_CACHE: dict[str, UUID] = {}
 
+_new_object = object.__new__
+_set_slot = object.__setattr__
+# UUID keeps its value in these two slots (and sets them with object.__setattr__, as it is
+# immutable); if a later Python stores them otherwise, every id goes through UUID() instead.
+_UUID_SLOTS = {"int", "is_safe"} <= set(getattr(UUID, "__slots__", ()))
+
+
+def _parse_uuid(text: str) -> UUID:
+    """``UUID(text)``, without its general string handling for the canonical form.
+
+    ``UUID()`` strips braces and ``urn:uuid:`` prefixes and removes dashes wherever they are,
+    about 1.5 us an id; the 8-4-4-4-12 form every server sends needs only its 32 hex digits
+    checked. Anything else (or a digit ``int()`` would take that is not ASCII) goes to
+    ``UUID()``, so the result, and the error for a bad id, are UUID's own.
+    """
+    if _UUID_SLOTS and len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        digits = text.replace("-", "")
+        if len(digits) == 32 and digits.isascii() and digits.isalnum():
+            # isalnum() leaves out the sign, "_" and spaces int() would accept; a letter past
+            # "f" (or an "x" not where a "0x" prefix is, which UUID() also takes) fails int().
+            value = _new_object(UUID)
+            _set_slot(value, "int", int(digits, 16))
+            _set_slot(value, "is_safe", SafeUUID.unknown)
+            return value
+    return UUID(text)
+
 
 def _structure_uuid(value: Any, _: Any) -> UUID:
     # Owner, tenant, workflow and storage ids repeat on every item of a page; UUIDs are
@@ -115,7 +141,7 @@ def _structure_uuid(value: Any, _: Any) -> UUID:
         return cached
     if isinstance(value, UUID):
         return value
-    parsed = UUID(value)
+    parsed = _parse_uuid(value) if value.__class__ is str else UUID(value)
     if len(_UUID_CACHE) >= _CACHE_MAX:
         _UUID_CACHE.clear()
     _UUID_CACHE[value] = parsed
@@ -225,39 +251,47 @@ _SCALARS: dict[Any, Callable[[Any, type], Any]] = {
 }
 
 
-def _field_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
-    """Python source decoding local ``v`` (not None) into ``tp``, with names put in ``env``."""
+def _field_expr(tp: Any, env: dict[str, Any], attr: str, absent: str) -> str:
+    """Python source decoding local ``v`` into ``tp``, with names put in ``env``.
+
+    ``absent`` is the source for a ``v`` of None. Where the usual value has a test that None
+    fails anyway (a class check, a cache hit), that test comes first: the value a page is made
+    of then costs one test, and only what fails it is checked for None.
+    """
     name = f"_h_{attr}"
     if tp is str:
         env["_str"] = _structure_str
-        return "v if v.__class__ is str else _str(v, None)"
+        return f"v if v.__class__ is str else ({absent} if v is None else _str(v, None))"
     if tp is UUID:
         # The cache lookup inline: ids repeat on every item (an unhashable value raises, and
-        # the object goes to the slow path, as a failed parse would send it).
+        # the object goes to the slow path, as a failed parse would send it). None is never
+        # cached, and a UUID is never false.
         env["_uuid_cached"] = _UUID_CACHE.get
         env[name] = _structure_uuid
-        return f"_uuid_cached(v) or {name}(v, None)"
+        return f"_uuid_cached(v) or ({absent} if v is None else {name}(v, None))"
     if tp is bool:
         env[name] = _structure_bool
-        return f"v if v.__class__ is bool else {name}(v, None)"
+        return f"v if v.__class__ is bool else ({absent} if v is None else {name}(v, None))"
     if tp is datetime and _fromisoformat is not None:
         # The cache lookup inline, as for ids: a page's project, region and pipeline timestamps
         # repeat on every item, and equal texts then share one (immutable) datetime, which
-        # encoding finds again by identity (_datetime_text).
+        # encoding finds again by identity (_datetime_text). A datetime is never false.
         env["_dt_seen"] = _DATETIME_CACHE.get
         env[name] = _structure_datetime_kept
-        return f"_dt_seen(v) or {name}(v, None)"
-    if tp in _SCALARS:
-        env[name] = _SCALARS[tp]
-        return f"{name}(v, None)"
-    if tp in _DECODERS:
-        env[name] = _DECODERS[tp]
-        return f"{name}(v)"
+        return f"_dt_seen(v) or ({absent} if v is None else {name}(v, None))"
     if typing.get_origin(tp) is list:
         (elem,) = typing.get_args(tp)
         nullable = _optional_inner(elem) is not elem
         elem = _optional_inner(elem)
         env["_not_list"] = _not_list
+        not_list = f"({absent} if v is None else _not_list(v))"
+        if elem is str and not nullable:
+            # str.join checks in C that every element is a str, and raises TypeError (the slow
+            # path, which coerces numbers as _str does) for any that is not; its result is not
+            # needed, and is never _NEVER, so the copy is what the expression gives.
+            env["_join"] = "".join
+            env["_NEVER"] = _NEVER
+            return f"(_join(v) is _NEVER or v[:]) if v.__class__ is list else {not_list}"
         if elem is str:
             env["_str"] = _structure_str
             item = "x if x.__class__ is str else _str(x, None)"
@@ -269,11 +303,22 @@ def _field_expr(tp: Any, env: dict[str, Any], attr: str) -> str:
         if nullable:
             item = f"None if x is None else {item}"
         # An empty list (most tag lists) skips making the comprehension's function.
-        return f"([{item} for x in v] if v else []) if v.__class__ is list else _not_list(v)"
-    # Anything else (a dict of strings) goes through the converter's own dispatch.
-    env[name] = converter.structure
-    env[name + "_t"] = tp
-    return f"{name}(v, {name}_t)"
+        return f"([{item} for x in v] if v else []) if v.__class__ is list else {not_list}"
+    if tp in _SCALARS:
+        env[name] = _SCALARS[tp]
+        expr = f"{name}(v, None)"
+    elif tp in _DECODERS:
+        env[name] = _DECODERS[tp]
+        expr = f"{name}(v)"
+    else:
+        # Anything else (a dict of strings) goes through the converter's own dispatch.
+        env[name] = converter.structure
+        env[name + "_t"] = tp
+        expr = f"{name}(v, {name}_t)"
+    return f"{absent} if v is None else {expr}"
+
+
+_NEVER = object()
 
 
 def _not_list(value: Any) -> Any:
@@ -331,11 +376,11 @@ def _generate(cls: type[T]) -> Callable[[Any], T]:
         "    try:",
     ]
     for attr, name in wire.items():
-        expr = _field_expr(_optional_inner(hints[attr]), env, attr)
-        default = "[]" if attr == "items" else "None"
-        lines.append(f"        v = g({name!r})")
         # m counts the known keys that gave None (absent or null), on that branch only.
-        lines.append(f"        o.{attr} = (m := m + 1) and {default} if v is None else {expr}")
+        absent = "(m := m + 1) and " + ("[]" if attr == "items" else "None")
+        expr = _field_expr(_optional_inner(hints[attr]), env, attr, absent)
+        lines.append(f"        v = g({name!r})")
+        lines.append(f"        o.{attr} = {expr}")
     lines += [
         "    except _Exception:",
         "        return _slow(d)",

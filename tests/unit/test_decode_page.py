@@ -132,3 +132,91 @@ def test_extra_keys_are_found_whatever_is_missing_or_null() -> None:
     assert tags.technical_tags == [] and tags.user_tags == ["a"] and tags.extra == {}
     odd = aioica.from_dict({"technicalTags": "a"}, models.WorkflowSessionTag)
     assert odd.technical_tags is None and odd.extra == {"technicalTags": "a"}  # kept, raw
+
+
+# Values of every kind a server could put where a field's value belongs: the right type, and
+# every way of being wrong the decoders tell apart (None, numbers where text belongs, text
+# where a list belongs, non-text inside a list of text, ids and timestamps in odd forms).
+ODD_VALUES: list[Any] = [
+    None,
+    "text",
+    "",
+    7,
+    2.5,
+    True,
+    [],
+    ["a", "b"],
+    ["a", 3],
+    ["a", None],
+    [None],
+    {},
+    {"id": "66666666-7777-4888-9999-000000000000"},
+    "66666666-7777-4888-9999-000000000000",
+    "66666666-7777-4888-9999-00000000000G",
+    "{66666666-7777-4888-9999-000000000000}",
+    "2024-05-06T07:08:09Z",
+    "2024-05-06T07:08:09+02:00",
+]
+
+
+def test_the_generated_decoders_agree_with_the_field_by_field_path() -> None:
+    import functools
+    import typing
+
+    from aioica.models._converter import _DECODERS, _slow_path
+    from aioica.models._schemas import ALL_MODELS, WIRE_NAMES
+
+    for cls in ALL_MODELS:
+        known = frozenset(WIRE_NAMES[cls].values())
+        slow = functools.partial(_slow_path, cls, known, typing.get_type_hints(cls))
+        for name in WIRE_NAMES[cls].values():
+            for value in ODD_VALUES:
+                data = {name: value, "surprise": 1}
+                fast, reference = _DECODERS[cls](copy.deepcopy(data)), slow(copy.deepcopy(data))
+                assert fast == reference, (cls.__name__, name, value)
+                assert dict(fast.extra) == dict(reference.extra), (cls.__name__, name, value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "66666666-7777-4888-9999-000000000000",
+        "ABCDEF01-2345-6789-ABCD-EF0123456789",
+        "0x666666-7777-4888-9999-000000000000",
+        "{66666666-7777-4888-9999-000000000000}",
+        "urn:uuid:66666666-7777-4888-9999-000000000000",
+        "66666666777748889999000000000000",
+        # int() takes a sign, spaces and an underscore between digits, so UUID() does too
+        "66666666-7777-4888-9999-_00000000000",
+        "+6666666-7777-4888-9999-000000000000",
+        " 6666666-7777-4888-9999-000000000000",
+        "\u0663\u0663\u0663\u0663\u0663\u0663\u0663\u0663-7777-4888-9999-000000000000",
+    ],
+)
+def test_ids_parse_as_uuid_does(text: str) -> None:
+    from aioica.models._converter import _parse_uuid
+
+    parsed = _parse_uuid(text)
+    assert parsed == uuid.UUID(text) and type(parsed) is uuid.UUID
+    assert parsed.is_safe is uuid.UUID(text).is_safe and str(parsed) == str(uuid.UUID(text))
+    assert hash(parsed) == hash(uuid.UUID(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "66666666-7777-4888-9999-00000000000G",
+        "66666666-7777-4888-9999-0000000000 0",
+        "66666666-7777-4888-9999-0000000000000",
+        "66666666-7777-4888-99-9-000000000000",
+        "",
+    ],
+)
+def test_bad_ids_fail_as_uuid_does(text: str) -> None:
+    from aioica.models._converter import _parse_uuid
+
+    with pytest.raises(ValueError) as ours:
+        _parse_uuid(text)
+    with pytest.raises(ValueError) as theirs:
+        uuid.UUID(text)
+    assert str(ours.value) == str(theirs.value)
