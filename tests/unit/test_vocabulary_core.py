@@ -23,7 +23,12 @@ def test_the_media_type_is_spelt_once() -> None:
 
 
 def test_the_credential_headers_are_listed_once() -> None:
-    assert set(CREDENTIAL_HEADERS) == {"x-api-key", "authorization", "cookie"}
+    assert set(CREDENTIAL_HEADERS) == {
+        "x-api-key",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+    }
     assert [p.name for p in CORE if '"x-api-key", "authorization"' in p.read_text()] == []
 
 
