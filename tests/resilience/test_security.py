@@ -319,6 +319,19 @@ async def test_echo_of_the_callers_client_credentials_is_redacted() -> None:
 
 
 @pytest.mark.anyio
+async def test_echo_of_a_proxy_authorization_header_is_redacted() -> None:
+    # A header the caller's client sends (for a proxy it reaches through) is a credential too.
+    echo = lambda r: _problem(502, f"got {r.headers['proxy-authorization']} ({PASSWORD})")  # noqa: E731
+    client_kwargs = {"headers": {"Proxy-Authorization": BASIC}}
+    async with open_session(echo, client_kwargs=client_kwargs) as (ica, sent):
+        with pytest.raises(aioica.APIStatusError) as info:
+            await ica.get_workflow_session_inputs("p", SID)
+    assert sent[0].headers["proxy-authorization"] == BASIC
+    assert "got ***" in str(info.value)
+    assert BASIC.split()[1] not in str(info.value) and PASSWORD not in str(info.value)
+
+
+@pytest.mark.anyio
 async def test_connection_errors_never_show_credentials() -> None:
     def respond(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
