@@ -81,13 +81,14 @@ def _child(who: str, times: int, sessions: int) -> None:
             asyncio.run(_exports(url, who, times))
 
 
-def _instructions(who: str, times: int, sessions: int) -> int:
+def _instructions(who: str, times: int, sessions: int, script: str = __file__) -> int:
+    """Instructions of ``script --child who`` under callgrind (the server process not counted)."""
     command = [
         "valgrind",
         "--tool=callgrind",
         "--callgrind-out-file=/dev/null",
         sys.executable,
-        __file__,
+        script,
         "--child",
         who,
         "--times",

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
-import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -121,27 +119,6 @@ def _child(who: str, times: int, sessions: int) -> None:
         asyncio.run(_exports(url, who, times))
 
 
-def _instructions(who: str, times: int, sessions: int) -> int:
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        __file__,
-        "--child",
-        who,
-        "--times",
-        str(times),
-        "--sessions",
-        str(sessions),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise RuntimeError(f"no instruction count in callgrind's output:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,11 +131,14 @@ def main() -> None:
     if args.child:
         _child(args.child, args.times, args.sessions)
         return
+    from benchmarks.instructions import _instructions
+
     print(f"W1a export of {args.sessions} sessions, 20 ms latency, 32 in flight")
     print("| row | instructions per export |")
     print("|---|---:|")
     for who in (r.strip() for r in args.rows.split(",") if r.strip()):
-        count = (_instructions(who, 3, args.sessions) - _instructions(who, 1, args.sessions)) / 2
+        three, one = (_instructions(who, n, args.sessions, __file__) for n in (3, 1))
+        count = (three - one) / 2
         print(f"| {who} | {count / 1e6:,.0f} M |", flush=True)
 
 

@@ -194,7 +194,7 @@ def test_the_generated_decoders_agree_with_the_field_by_field_path() -> None:
     ],
 )
 def test_ids_parse_as_uuid_does(text: str) -> None:
-    from aioica.models._converter import _parse_uuid
+    from aioica.models._scalars import _parse_uuid
 
     parsed = _parse_uuid(text)
     assert parsed == uuid.UUID(text) and type(parsed) is uuid.UUID
@@ -213,7 +213,7 @@ def test_ids_parse_as_uuid_does(text: str) -> None:
     ],
 )
 def test_bad_ids_fail_as_uuid_does(text: str) -> None:
-    from aioica.models._converter import _parse_uuid
+    from aioica.models._scalars import _parse_uuid
 
     with pytest.raises(ValueError) as ours:
         _parse_uuid(text)

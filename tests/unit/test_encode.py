@@ -142,9 +142,9 @@ def test_subclasses_format_themselves() -> None:
 
 
 def test_text_caches_stay_bounded_and_right() -> None:
-    from aioica.models import _converter
+    from aioica.models import _scalars
 
-    limit = _converter._CACHE_MAX
+    limit = _scalars._CACHE_MAX
     start = datetime(1, 1, 1, tzinfo=timezone.utc)
     whens = [start + timedelta(days=397 * k, microseconds=k % 3) for k in range(2 * limit + 7)]
     whens += [datetime(9999, 12, 31, 23, 59, 59, 999999), datetime(999, 1, 2, 3, 4, 5)]
@@ -154,9 +154,9 @@ def test_text_caches_stay_bounded_and_right() -> None:
             wire = same(models.Project(id=ident, time_created=when))
             assert wire["id"] == str(ident)
             assert wire["timeCreated"] == when.replace(tzinfo=None).isoformat() + "Z"
-        caches = (_converter._UUID_TEXT, _converter._DATETIME_TEXT, _converter._DAY_TEXT)
+        caches = (_scalars._UUID_TEXT, _scalars._DATETIME_TEXT, _scalars._DAY_TEXT)
         assert all(len(cache) <= limit for cache in caches)
-        assert len(_converter._DATETIME_KEPT) == len(_converter._DATETIME_TEXT)
+        assert len(_scalars._DATETIME_KEPT) == len(_scalars._DATETIME_TEXT)
     # Fresh datetimes after the cached ones are gone: a reused id() must not give old text.
     for k in range(3):
         fresh = [
@@ -169,11 +169,11 @@ def test_text_caches_stay_bounded_and_right() -> None:
 def test_timestamp_texts_stay_right_across_threads() -> None:
     # Many threads encoding fresh datetimes at once, switching as often as the interpreter
     # allows, while the cache fills and is emptied: none may get another datetime's text.
-    from aioica.models import _converter
+    from aioica.models import _scalars
 
     def work(seed: int) -> list[tuple[str, str]]:
         out = []
-        for k in range(3 * _converter._CACHE_MAX):
+        for k in range(3 * _scalars._CACHE_MAX):
             when = datetime(2000 + seed, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=k)
             out.append((same(models.Project(time_created=when))["timeCreated"], when.isoformat()))
         return out

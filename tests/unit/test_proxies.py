@@ -7,6 +7,7 @@ import importlib.util
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import httpx
@@ -154,22 +155,33 @@ async def recording_proxy(
             tg.cancel_scope.cancel()
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("transport", ["auto", "httpx"])
-async def test_requests_go_through_the_environments_proxy(
-    monkeypatch: pytest.MonkeyPatch, transport: str, anyio_backend: str
-) -> None:
-    if transport == "auto" and anyio_backend == "trio":
+@pytest.fixture(params=["auto", "httpx"])
+def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+    """The session's transport choice; 'auto' on trio is the pooled httpx one, the other case."""
+    if request.param == "auto" and anyio_backend == "trio":
         pytest.skip("'auto' is the pooled httpx transport on trio: the other case")
+    return str(request.param)
+
+
+def proxied_session(transport: str, **kwargs: Any) -> aioica.Session:
+    """A session for a remote plain-HTTP ICA, which goes through the environment's proxy."""
+    return aioica.Session(
+        auth=aioica.ApiKeyAuth("key"),
+        base_url="http://ica.example.test/ica/rest",
+        allow_insecure_http=True,
+        transport=transport,  # type: ignore[arg-type]
+        **kwargs,
+    )
+
+
+@pytest.mark.anyio
+async def test_requests_go_through_the_environments_proxy(
+    monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
     answer = json.dumps({"items": [{"code": "ref"}]}).encode()
     async with recording_proxy(answer) as (port, heads):
         monkeypatch.setenv("HTTP_PROXY", f"http://user:s3cret@127.0.0.1:{port}")
-        async with aioica.Session(
-            auth=aioica.ApiKeyAuth("key"),
-            base_url="http://ica.example.test/ica/rest",
-            allow_insecure_http=True,
-            transport=transport,  # type: ignore[arg-type]
-        ) as ica:
+        async with proxied_session(transport) as ica:
             inputs = await ica.get_workflow_session_inputs("p", SID)
             assert "s3cret" not in repr(ica)
     assert [i.code for i in inputs.items] == ["ref"]
@@ -200,23 +212,14 @@ async def test_a_loopback_session_goes_direct_with_a_proxy_set(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("transport", ["auto", "httpx"])
 async def test_a_proxy_echoing_its_credentials_never_gets_them_into_error_text(
-    monkeypatch: pytest.MonkeyPatch, transport: str, anyio_backend: str
+    monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
-    if transport == "auto" and anyio_backend == "trio":
-        pytest.skip("'auto' is the pooled httpx transport on trio: the other case")
     password = "pr0xy-p@ss"
     page = f"Bad gateway. Your proxy password is {password}.\n".encode()
     async with recording_proxy(page, status=b"502 Bad Gateway", echo=True) as (port, heads):
         monkeypatch.setenv("HTTP_PROXY", f"http://user:pr0xy-p%40ss@127.0.0.1:{port}")
-        async with aioica.Session(
-            auth=aioica.ApiKeyAuth("key"),
-            base_url="http://ica.example.test/ica/rest",
-            allow_insecure_http=True,
-            transport=transport,  # type: ignore[arg-type]
-            retry=aioica.RetryPolicy(max_attempts=1),
-        ) as ica:
+        async with proxied_session(transport, retry=aioica.RetryPolicy(max_attempts=1)) as ica:
             with pytest.raises(aioica.APIStatusError) as caught:
                 await ica.get_workflow_session_inputs("p", SID)
     basic = base64.b64encode(f"user:{password}".encode()).decode()
