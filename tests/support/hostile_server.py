@@ -144,11 +144,24 @@ class HostileServer:
                 request.body = await reader.readexactly(length)
             self.requests.append(request)
             await self.handler(request, writer)
+            await _flushed(writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
             writer.transport.abort()
+
+
+async def _flushed(writer: asyncio.StreamWriter) -> None:
+    """Wait until all a handler wrote has left for the socket (up to 5 s).
+
+    ``drain()`` returns once the buffer is under its high-water mark (64 KiB), and the
+    ``abort()`` that ends every connection drops whatever is still buffered: without this, the
+    tail of an answer was lost now and then, and a complete body arrived truncated.
+    """
+    writer.transport.set_write_buffer_limits(high=0)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(writer.drain(), 5)
 
 
 def _parse(raw: bytes) -> Request:
