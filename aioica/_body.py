@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import httpx
 
 from ._compat import set_response_content
+from ._direct import Answer, as_response
 from ._errors import InvalidResponseError
 from ._transports._pooled import WholeBody
 from ._wiretext import loads_page
@@ -221,9 +222,7 @@ async def _abandon(response: httpx.Response, body: AsyncIterator[bytes]) -> None
         pass
 
 
-def decode_json(
-    response: httpx.Response, *, what: str, keep_text: frozenset[str] | None = None
-) -> Any:
+def decode_json(response: Answer, *, what: str, keep_text: frozenset[str] | None = None) -> Any:
     """Parse a 2xx body as a JSON object, or raise :class:`InvalidResponseError`.
 
     With ``keep_text``, page items keep their wire text (:func:`~aioica._wiretext.loads_page`).
@@ -234,35 +233,38 @@ def decode_json(
         else:
             data = loads_page(response.content, keep_text)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-        ctype = response.headers.get("content-type", "no content type").split(";")[0]
+        full = as_response(response)
+        ctype = full.headers.get("content-type", "no content type").split(";")[0]
         raise bad_response(
-            response,
+            full,
             f"expected a JSON {what}, got an unparsable {ctype} body ({type(exc).__name__})",
         ) from None
     if not isinstance(data, dict):
-        raise bad_response(response, f"expected a JSON object ({what}), got {type(data).__name__}")
+        raise bad_response(
+            as_response(response), f"expected a JSON object ({what}), got {type(data).__name__}"
+        )
     return data
 
 
-def check_page_shape(data: dict[str, Any], response: httpx.Response, *, paged: bool) -> None:
+def check_page_shape(data: dict[str, Any], answer: Answer, *, paged: bool) -> None:
     """Reject a body whose structure cannot be a page: items not a list, a bad cursor."""
     items = data.get("items")
     if items is not None and not isinstance(items, list):
-        raise bad_response(response, f"'items' is {type(items).__name__}, not a list")
-    if paged:
-        token = data.get("nextPageToken")
-        if token is not None and not isinstance(token, str):
-            raise bad_response(response, f"'nextPageToken' is {type(token).__name__}, not a string")
-        if isinstance(token, str) and not _encodable(token):
-            raise bad_response(
-                response,
-                "'nextPageToken' is not valid Unicode (a lone surrogate) and cannot be sent back",
-            )
-        if isinstance(token, str) and len(token) > 2000:
-            raise bad_response(
-                response,
-                f"'nextPageToken' is {len(token)} characters long; the API promises at most 2000",
-            )
+        raise bad_response(as_response(answer), f"'items' is {type(items).__name__}, not a list")
+    if not paged:
+        return
+    token = data.get("nextPageToken")
+    if token is None:
+        return
+    problem = None
+    if not isinstance(token, str):
+        problem = f"'nextPageToken' is {type(token).__name__}, not a string"
+    elif not _encodable(token):
+        problem = "'nextPageToken' is not valid Unicode (a lone surrogate) and cannot be sent back"
+    elif len(token) > 2000:
+        problem = f"'nextPageToken' is {len(token)} characters long; the API promises at most 2000"
+    if problem is not None:
+        raise bad_response(as_response(answer), problem)
 
 
 def _encodable(text: str) -> bool:

@@ -9,7 +9,7 @@ attribute of another package.
 from __future__ import annotations
 
 import http.cookiejar
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpcore
@@ -25,10 +25,12 @@ __all__ = [
     "basic_auth_header",
     "build_redirect_request",
     "client_internals_available",
+    "client_transports",
     "default_encoding",
     "headers_from_raw",
     "ignores_cookies",
     "mark_request_read",
+    "origin_key",
     "request_from_template",
     "respx_active",
     "server_transport",
@@ -231,6 +233,16 @@ def _url_parts_known() -> bool:
 _URL_PARTS_KNOWN = _url_parts_known()
 
 
+def origin_key(url: httpx.URL) -> tuple[Any, ...]:
+    """A hashable key of ``url``'s scheme, host and port: what a request's ``Host`` header
+    depends on (``url.netloc`` formats and encodes them anew on each call)."""
+    if _URL_PARTS_KNOWN:
+        # internals: httpx.URL keeps its parsed parts in ``_uri_reference``.
+        ref: Any = url._uri_reference
+        return (ref.scheme, ref.host, ref.port)
+    return (url.scheme, url.netloc)
+
+
 # -- the client's send machinery (for _fastpath) ---------------------------------------------------
 
 
@@ -245,6 +257,18 @@ def transport_for_url(client: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncB
     """The transport ``client`` would use for ``url`` (its proxy mounts considered)."""
     # internals: AsyncClient._transport_for_url.
     return client._transport_for_url(url)
+
+
+def client_transports(
+    client: httpx.AsyncClient,
+) -> tuple[httpx.AsyncBaseTransport, Mapping[Any, Any]] | None:
+    """``client``'s own transport and its proxy mounts (None if httpx keeps them elsewhere)."""
+    # internals: AsyncClient._transport and AsyncClient._mounts.
+    transport = getattr(client, "_transport", None)
+    mounts = getattr(client, "_mounts", None)
+    if not isinstance(transport, httpx.AsyncBaseTransport) or not isinstance(mounts, dict):
+        return None
+    return transport, mounts
 
 
 def default_encoding(client: httpx.AsyncClient) -> str | Callable[[bytes], str]:

@@ -16,6 +16,9 @@ proxy mount, event hooks on the client, credentials in the URL.
 follow_redirects=False)``: same inputs, same output. Redirects, retries, body caps and error
 mapping stay in ``_http``, around it.
 
+On the aiohttp transport with a header auth, ``_direct`` goes further for the plain success
+and uses :meth:`Sender.finish` for everything else.
+
 The httpx internals this needs are reached through ``_compat`` (pinned by
 ``tests/unit/test_compat.py``); ``tests/unit/test_fastpath.py`` proves the results equal
 ``client.send``'s.
@@ -26,7 +29,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -37,12 +40,14 @@ from ._compat import (
     client_internals_available,
     default_encoding,
     ignores_cookies,
+    mark_request_read,
+    origin_key,
     request_from_template,
     transport_for_url,
 )
 from ._transports._pooled import WholeBody
 
-__all__ = ["RequestFactory", "Sender"]
+__all__ = ["RequestFactory", "Sender", "set_body"]
 
 # httpx logs every response on this logger at INFO; the fast path keeps that line.
 _httpx_logger = logging.getLogger("httpx")
@@ -96,13 +101,33 @@ class Sender:
         }
         self._flow_auth: tuple[type, ...] = (_auth.TokenAuth,)
         self._enabled = own_client and client_internals_available(client)
-        if self._enabled:
-            # Fixed for a client aioica built: looked up once, not per response.
-            self._encoding = default_encoding(client)
-            self._cookies = not ignores_cookies(client)
+        # Fixed for a client aioica built: looked up once, not per response.
+        self._encoding = default_encoding(client) if self._enabled else "utf-8"
+        self._cookies = self._enabled and not ignores_cookies(client)
         #: Requests sent through the fast path / through ``client.send`` (for tests and stats).
         self.fast_count = 0
         self.httpx_count = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the fast path is considered at all (a client aioica built)."""
+        return self._enabled
+
+    @property
+    def keeps_cookies(self) -> bool:
+        """Whether the client stores cookies (a fast-path response must offer them)."""
+        return self._cookies
+
+    @property
+    def encoding(self) -> str | Callable[[bytes], str]:
+        """The text encoding the client gives its responses."""
+        return self._encoding
+
+    def header_auth(self, auth: object) -> Callable[[Any], tuple[str, str]] | None:
+        """For an auth that only sets a header (exactly aioica's own classes), the function
+        giving that header's name and value; None for any other auth."""
+        found: Callable[[Any], tuple[str, str]] | None = self._header_auth.get(type(auth))
+        return found
 
     def _transport_for(self, request: httpx.Request, auth: AuthArg) -> Any:
         """The transport to call directly, or None when httpx's machinery must run."""
@@ -198,6 +223,18 @@ class Sender:
         except httpx.RequestError as exc:
             exc.request = request
             raise
+        return self.finish(request, response, history, start)
+
+    def finish(
+        self,
+        request: httpx.Request,
+        response: httpx.Response,
+        history: Sequence[httpx.Response],
+        start: float,
+    ) -> httpx.Response:
+        """What ``client.send`` does with a transport's ``response`` to ``request`` (sent at
+        ``start``, a ``time.perf_counter()`` reading) before handing it to the caller."""
+        client = self._client
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
         response.request = request
@@ -242,10 +279,10 @@ class RequestFactory:
         self._headers = headers
         self._post_headers = post_headers
         self._extensions = extensions
-        self._templates: dict[tuple[str, bytes, bool], httpx.Request] = {}
+        self._templates: dict[tuple[str, tuple[Any, ...], bool], httpx.Request] = {}
 
     def __call__(self, method: str, url: httpx.URL, has_body: bool) -> httpx.Request:
-        key = (method, url.netloc, has_body)
+        key = (method, origin_key(url), has_body)
         template = self._templates.get(key)
         if template is None:
             if len(self._templates) > 64:
@@ -254,3 +291,41 @@ class RequestFactory:
             template = httpx.Request(method, url, headers=headers, extensions=self._extensions)
             self._templates[key] = template
         return request_from_template(template, url)
+
+
+class _OneChunk(httpx.AsyncByteStream):
+    """A request body whose iterator is a plain object, not an async generator.
+
+    httpx's own body stream iterates with an async generator; when a request is cancelled while
+    its body is being sent, that generator is never closed and trio warns about it when it is
+    collected. A plain iterator has nothing to finalise.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __aiter__(self) -> _OneChunkIterator:
+        return _OneChunkIterator(self._body)
+
+
+class _OneChunkIterator:
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    def __aiter__(self) -> _OneChunkIterator:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._body is None:
+            raise StopAsyncIteration
+        body, self._body = self._body, None
+        return body
+
+
+def set_body(request: httpx.Request, body: bytes | None) -> None:
+    """Give ``request`` ``body`` (None: no body) as its content, read."""
+    if body is None:
+        return
+    request.headers["Content-Length"] = str(len(body))
+    request.stream = _OneChunk(body)
+    mark_request_read(request, body)  # auth flows that replay need not iterate it

@@ -18,8 +18,9 @@ import httpx
 from anyio.abc import AsyncBackend
 
 from ._body import bad_response, read_capped, read_whole
-from ._compat import AuthArg, basic_auth_header, mark_request_read
+from ._compat import AuthArg, basic_auth_header
 from ._deadlines import DeadlineWatch
+from ._direct import Answer, DirectPath, LeanReply
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -32,7 +33,7 @@ from ._errors import (
     request_id,
 )
 from ._events import EventHook, RequestEvent, emit
-from ._fastpath import RequestFactory, Sender
+from ._fastpath import RequestFactory, Sender, set_body
 from ._limits import PauseRefused, RateGate, Slots, TokenBucket
 from ._retry import RetryPolicy
 from ._text import inert
@@ -138,7 +139,8 @@ class Requester:
         # The running loop's anyio backend, looked up once: anyio's module-level functions
         # look it up on every call (a sniffio probe each), several times per request.
         self._backend = backend or anyio.lowlevel.current_token().backend_class
-        self._deadlines = DeadlineWatch.for_library(library)
+        #: asyncio's shared-timer deadlines (see _deadlines); None on trio.
+        self.deadlines = DeadlineWatch.for_library(library)
         self.auth = auth
         self.headers = headers
         self.limiter = limiter
@@ -150,17 +152,23 @@ class Requester:
         # A client aioica built has no default headers, params or cookies of the caller's to
         # merge, so requests can skip build_request's merging (a measurable share of CPU at
         # bulk concurrency); a caller's client always goes through build_request.
-        self._direct = own_client
-        self._timeout = {"timeout": client.timeout.as_dict()}
-        self._default_deadline = request_deadline(self._timeout["timeout"])
+        self._own_client = own_client
+        #: The client's timeout as a request's ``timeout`` extension, and its whole deadline.
+        self.timeout = client.timeout.as_dict()
+        self.default_deadline = request_deadline(self.timeout)
         self._post_headers = {**headers, "Content-Type": MEDIA_TYPE}
         self.requests_sent = 0
         self.on_event = on_event
         self._calls = 0
         # See _fastpath: the same request and the same client.send result, built and sent
         # with less machinery where aioica owns the client, the auth and the transport.
-        self._new_request = RequestFactory(self.headers, self._post_headers, self._timeout)
-        self._send = Sender(client, own_client=own_client)
+        self._new_request = RequestFactory(
+            self.headers, self._post_headers, {"timeout": self.timeout}
+        )
+        self.sender = Sender(client, own_client=own_client)
+        # See _direct: the plain 2xx exchange on aioica's aiohttp transport, without building
+        # httpx objects unless they are asked for.
+        self.direct = DirectPath.for_requester(self)
         # None means "no auth at all" to httpx; USE_CLIENT_DEFAULT defers to a caller's client.
         self._auth_arg: AuthArg = auth if auth is not None else httpx.USE_CLIENT_DEFAULT
 
@@ -171,8 +179,12 @@ class Requester:
         *,
         body: bytes | None = None,
         retry: RetryPolicy | None = None,
-    ) -> httpx.Response:
-        """Send until success or the policy gives up; return the 2xx response, body read."""
+    ) -> Answer:
+        """Send until success or the policy gives up; return the 2xx answer, body read.
+
+        The answer is the ``httpx.Response``, or a :class:`~aioica._direct.LeanReply` that
+        builds it on demand (:func:`~aioica._direct.as_response`).
+        """
         policy = retry or self.retry
         history: list[BaseException] = []
         attempt = 0
@@ -269,7 +281,7 @@ class Requester:
         body: bytes | None,
         attempt: int,
         call: int,
-    ) -> httpx.Response:
+    ) -> Answer:
         emit(hook, self._event("request", method, url, call, attempt))
         started = time.perf_counter()
         try:
@@ -286,25 +298,37 @@ class Requester:
         emit(hook, self._event("response", method, url, call, attempt, status, None, None, elapsed))
         return response
 
-    async def _exchange(
-        self, method: str, url: httpx.URL, body: bytes | None, attempt: int
-    ) -> httpx.Response:
-        if self._direct:
+    def build_request(self, method: str, url: httpx.URL, body: bytes | None) -> httpx.Request:
+        """The request for ``method`` ``url`` with ``body``, before its auth is applied."""
+        if self._own_client:
             request = self._new_request(method, url, body is not None)
         else:
             headers = self.headers if body is None else self._post_headers
             request = self.client.build_request(method, url, headers=headers)
-        _set_body(request, body)
-        timeout = request.extensions.get("timeout")
-        if timeout is self._timeout["timeout"]:
-            deadline = self._default_deadline
+        set_body(request, body)
+        return request
+
+    async def _exchange(
+        self, method: str, url: httpx.URL, body: bytes | None, attempt: int
+    ) -> Answer:
+        direct = self.direct
+        headers = None
+        if direct is not None and direct.ready(url):
+            headers = direct.headers_for(method, url, body)
+        request: httpx.Request | None = None
+        if headers is not None:
+            deadline = self.default_deadline
         else:
-            deadline = request_deadline(timeout)
+            request = self.build_request(method, url, body)
+            timeout = request.extensions.get("timeout")
+            deadline = (
+                self.default_deadline if timeout is self.timeout else request_deadline(timeout)
+            )
         # One deadline for the whole attempt: token renewal, every redirect hop, headers and
         # body. Per-read timeouts alone never end a response that trickles in.
-        watch = self._deadlines
+        watch = self.deadlines
         if deadline is None:
-            response = await self._answer(request, method, body, attempt)
+            response = await self._answer(request, method, url, body, headers, attempt)
         elif watch is not None:
             # See _deadlines: asyncio's own timeout, set by one shared timer only for a request
             # that runs past its deadline. A cancellation from elsewhere stays a cancellation.
@@ -313,39 +337,55 @@ class Requester:
                 async with expiry:
                     watch.add(expiry, deadline)
                     try:
-                        # _answer's steps, inline: one awaiting frame fewer on the hot path.
-                        response = await self._send_one(request, self._auth_arg, attempt)
-                        if response.status_code in _REDIRECTS and self.follow_redirects:
-                            response = await self._follow(request, response, method, body, attempt)
+                        response = await self._answer(request, method, url, body, headers, attempt)
                     finally:
                         watch.discard(expiry)
             except (APIError, TimeoutError):
                 if not expiry.expired():
                     raise
             if expiry.expired():
-                raise _deadline_error(request, deadline) from None
+                raise _deadline_error(request or self._sent(method, url, body), deadline) from None
         else:
             backend = self._backend
             with backend.create_cancel_scope(deadline=backend.current_time() + deadline) as scope:
                 try:
-                    response = await self._answer(request, method, body, attempt)
+                    response = await self._answer(request, method, url, body, headers, attempt)
                 except APIError:
                     if not scope.cancel_called:
                         raise
             if scope.cancel_called:
-                raise _deadline_error(request, deadline)
-        if response.is_success:
+                raise _deadline_error(request or self._sent(method, url, body), deadline)
+        if isinstance(response, LeanReply) or response.is_success:
             return response
         raise error_for_response(response, secrets=self.held_secrets())
 
+    def _sent(self, method: str, url: httpx.URL, body: bytes | None) -> httpx.Request:
+        direct = self.direct
+        assert direct is not None
+        return direct.request(method, url, body)
+
     async def _answer(
-        self, request: httpx.Request, method: str, body: bytes | None, attempt: int
-    ) -> httpx.Response:
-        """The answer to ``request``: the response, or the last hop's when following redirects."""
-        response = await self._send_one(request, self._auth_arg, attempt)
-        if response.status_code in _REDIRECTS and self.follow_redirects:
-            response = await self._follow(request, response, method, body, attempt)
-        return response
+        self,
+        request: httpx.Request | None,
+        method: str,
+        url: httpx.URL,
+        body: bytes | None,
+        headers: dict[str, str] | None,
+        attempt: int,
+    ) -> Answer:
+        """The answer to one attempt: sent directly (``request`` None, ``headers`` prepared) or
+        as ``request``; the last hop's when following redirects."""
+        if request is None:
+            assert self.direct is not None and headers is not None
+            answer = await self.direct.exchange(method, url, body, headers)
+            if isinstance(answer, LeanReply):
+                return answer
+            request = answer.request
+        else:
+            answer = await self._send_one(request, self._auth_arg, attempt)
+        if answer.status_code in _REDIRECTS and self.follow_redirects:
+            answer = await self._follow(request, answer, method, body, attempt)
+        return answer
 
     async def _follow(
         self,
@@ -387,7 +427,7 @@ class Requester:
                 headers=hop_headers,
                 extensions={} if timeout is None else {"timeout": timeout},
             )
-            _set_body(request, hop_body)
+            set_body(request, hop_body)
             if hops == _MAX_REDIRECTS:
                 return response
             hops += 1
@@ -429,29 +469,16 @@ class Requester:
             # equivalent (_fastpath). follow_redirects=False always: a caller's client may have
             # it on, and httpx's own redirect handling keeps custom credential headers
             # (X-API-Key) on other origins.
-            response = await self._send(request, auth)
-            try:
-                stream = response.stream
-                if isinstance(stream, WholeBody):
-                    self._check_size(response, len(stream.raw))
-                    self._check_read(
-                        response, read_whole(response, stream, self.max_response_bytes)
-                    )
-                else:
-                    await self._read_capped(response)
-            finally:
-                # Shielded: after the deadline the connection must still be given back (or
-                # closed), and closing never waits on the server for long. A body read in full
-                # from memory is closed already (read_capped), with nothing left to wait for.
-                if not response.is_closed:
-                    with anyio.move_on_after(_CLOSE_GRACE, shield=True):
-                        await response.aclose()
+            response = await self.sender(request, auth)
+            stream = response.stream
+            if isinstance(stream, WholeBody):
+                self.take_whole(response, stream)  # not awaited: one coroutine fewer
+            else:
+                await self.take_body(response)
             status = response.status_code
             return response
         except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise _transport_error(
-                exc, exc.request if _has_request(exc) else request, self.held_secrets()
-            ) from exc
+            raise self.transport_error(exc, request) from exc
         finally:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
@@ -465,6 +492,40 @@ class Requester:
                     if response is not None and (rid := request_id(response))
                     else "",
                 )
+
+    async def take_body(self, response: httpx.Response) -> None:
+        """Read ``response``'s body, within ``max_response_bytes``, into ``response.content``
+        and give its connection back."""
+        stream = response.stream
+        if isinstance(stream, WholeBody):
+            self.take_whole(response, stream)
+            return
+        try:
+            await self._read_capped(response)
+        finally:
+            # Shielded: after the deadline the connection must still be given back (or
+            # closed), and closing never waits on the server for long.
+            if not response.is_closed:
+                with anyio.move_on_after(_CLOSE_GRACE, shield=True):
+                    await response.aclose()
+
+    def take_whole(self, response: httpx.Response, stream: WholeBody) -> None:
+        """:meth:`take_body` for a body the transport read in full: nothing to wait for."""
+        try:
+            self._check_size(response, len(stream.raw))
+            self._check_read(response, read_whole(response, stream, self.max_response_bytes))
+        finally:
+            # What aclose() does for an in-memory stream: there is no connection to give back
+            # (it went back to its pool at the end of the body) and nothing to wait for.
+            response.is_closed = True
+
+    def transport_error(
+        self, exc: httpx.TransportError | httpx.DecodingError, request: httpx.Request
+    ) -> APIError:
+        """The error to raise for ``exc``, met while sending ``request`` or reading its answer."""
+        return _transport_error(
+            exc, exc.request if _has_request(exc) else request, self.held_secrets()
+        )
 
     async def _read_capped(self, response: httpx.Response) -> None:
         declared = response.headers.get("content-length")
@@ -510,43 +571,6 @@ def _redirect_target(request: httpx.Request, response: httpx.Response, location:
             response=response,
         )
     return target
-
-
-class _OneChunk(httpx.AsyncByteStream):
-    """A request body whose iterator is a plain object, not an async generator.
-
-    httpx's own body stream iterates with an async generator; when a request is cancelled while
-    its body is being sent, that generator is never closed and trio warns about it when it is
-    collected. A plain iterator has nothing to finalise.
-    """
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def __aiter__(self) -> _OneChunkIterator:
-        return _OneChunkIterator(self._body)
-
-
-class _OneChunkIterator:
-    def __init__(self, body: bytes) -> None:
-        self._body: bytes | None = body
-
-    def __aiter__(self) -> _OneChunkIterator:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._body is None:
-            raise StopAsyncIteration
-        body, self._body = self._body, None
-        return body
-
-
-def _set_body(request: httpx.Request, body: bytes | None) -> None:
-    if body is None:
-        return
-    request.headers["Content-Length"] = str(len(body))
-    request.stream = _OneChunk(body)
-    mark_request_read(request, body)  # auth flows that replay need not iterate it
 
 
 def _has_request(exc: httpx.TransportError | httpx.DecodingError) -> bool:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 import attrs
 import httpx
 
+from ._direct import Answer, as_response
 from ._paging import Paginator
 from ._params import (
     ANALYSIS_SORT_FIELDS,
@@ -53,7 +54,8 @@ class ApiResponse(Generic[T]):
     """
 
     data: T
-    http_response: httpx.Response = attrs.field(repr=False)
+    # Built from the exchange's answer when asked for (see _direct): same object either way.
+    http_response: httpx.Response = attrs.field(repr=False, converter=as_response)
 
     @property
     def status_code(self) -> int:
@@ -102,7 +104,7 @@ class Operations:
             *,
             paged: bool,
             retry: RetryPolicy | None,
-        ) -> tuple[Any, httpx.Response]: ...
+        ) -> tuple[Any, Answer]: ...
 
         def _paged(
             self,
@@ -493,7 +495,7 @@ class Operations:
         part: str,
         model: type[Any] | None,
         retry: RetryPolicy | None,
-    ) -> Awaitable[tuple[Any, httpx.Response]]:
+    ) -> Awaitable[tuple[Any, Answer]]:
         path = session_path(project_id, workflow_session_id, part)  # not awaited: one frame less
         return self._call("GET", path, [], None, model, paged=False, retry=retry)
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 import attrs
-import httpx
 from anyio.abc import ObjectSendStream
 
 from ._background import (
@@ -28,6 +27,7 @@ from ._background import (
     StartProducer,
     reuse_error,
 )
+from ._direct import Answer
 from ._errors import InvalidResponseError, PaginationError
 from ._params import MAX_OFFSET_ROWS, PageParams
 from ._validate import param_int
@@ -374,7 +374,7 @@ class Paginator(Generic[PageT, ItemT]):
     def __init__(
         self,
         start_producer: StartProducer,
-        fetch_with_response: Callable[[PageParams], Awaitable[tuple[Any, httpx.Response]]],
+        fetch_with_response: Callable[[PageParams], Awaitable[tuple[Any, Answer]]],
         params: PageParams,
         *,
         prefetch: int,

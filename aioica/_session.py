@@ -29,6 +29,7 @@ from ._config import (
     env_base_url,
 )
 from ._decode import decode_page
+from ._direct import Answer
 from ._engine import Engine
 from ._errors import SessionClosedError, WrongEventLoopError
 from ._events import EventHook, check_hook
@@ -366,7 +367,7 @@ class Session(Operations):
         *,
         paged: bool,
         retry: RetryPolicy | None,
-    ) -> tuple[Any, httpx.Response]:
+    ) -> tuple[Any, Answer]:
         requester = self._open()
         url = self._url(path, urlencode(query, quote_via=quote) if query else None)
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
@@ -395,7 +396,7 @@ class Session(Operations):
         prefetch, max_items = validate_iteration(prefetch, max_items)
         target = None if raw else model
 
-        def fetch(p: PageParams) -> Awaitable[tuple[Any, httpx.Response]]:
+        def fetch(p: PageParams) -> Awaitable[tuple[Any, Answer]]:
             return self._call(
                 method, path, base_query + p.query(), body, target, paged=True, retry=retry
             )

@@ -10,7 +10,9 @@ dict, a ``yarl.URL`` from the path text, the same client timeout), then inflates
 and skips the retry loop, the 429 gate, status mapping and logging checks: an upper bound of
 what a request path without those objects could save, not a usable client (it raises on any
 status but 200). Counted as ``instructions.py`` counts: callgrind, three exports less one.
-Needs valgrind and the aiohttp transport (``aioica[fast]``).
+Needs valgrind and the aiohttp transport (``aioica[fast]``). Since the tenth round
+(benchmarks/README.md) the session's own path (``aioica._direct``) builds no httpx objects for
+a plain success either, so the ``models`` row is within a few per cent of ``lean-models``.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ async def _lean_call(
             get=headers,
             post={**headers, **dict(requester._post_headers)},
             transport=transport,
-            timeout=transport._client_timeout(requester._timeout["timeout"]),
+            timeout=transport.client_timeout(requester._timeout["timeout"]),
             base=self.base_url.rstrip("/"),
         )
     transport = prepared["transport"]

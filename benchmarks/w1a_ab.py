@@ -1,6 +1,7 @@
 """W1a's aioica export with the changes of issue #15 switched on and off, in one process.
 
-    python benchmarks/w1a_ab.py [--sessions 500] [--rounds 5] [--raw]
+    python benchmarks/w1a_ab.py [--sessions 500] [--rounds 5] [--raw] [--trio]
+        [--only "+ sequential parts,after" --base "+ sequential parts"]
 
 On a busy machine, figures of separate processes move by more than these changes are worth;
 here every configuration runs in turn in the same process against the same fake ICA (its own
@@ -13,8 +14,11 @@ replacing one function):
   switches off too.
 - ``before``: the fast send path, a session's parts in a task group of their own, every body
   read through httpx's ``aiter_raw``.
-- ``+ sequential parts``: a session's parts one after another (``_ExportJob._sequential_parts``).
-- ``after``: the code as it is.
+- ``+ sequential parts``: a session's parts one after another (``_ExportJob._sequential_parts``),
+  every exchange through the fast send path and httpx objects.
+- ``after``: the code as it is: also the direct path (``aioica._direct``: a plain 2xx exchange on
+  the aiohttp transport builds no httpx objects). It applies on asyncio with aiohttp only, so on
+  ``--trio`` it equals ``+ sequential parts``.
 
 The second round also measured a "direct body read" (a body the transport had read decoded
 straight from its bytes): about 1 % of a request's CPU, for two more httpx internals; it was not
@@ -43,9 +47,10 @@ from benchmarks.streaming import Heartbeat
 
 PROJECT = "demo-project"
 CONFIGS = {
-    "0.1 send": {"fast": False, "sequential": False},
-    "before": {"fast": True, "sequential": False},
-    "after": {"fast": True, "sequential": True},
+    "0.1 send": {"fast": False, "sequential": False, "direct": False},
+    "before": {"fast": True, "sequential": False, "direct": False},
+    "+ sequential parts": {"fast": True, "sequential": True, "direct": False},
+    "after": {"fast": True, "sequential": True, "direct": True},
 }
 _SEQUENTIAL = _ExportJob._sequential_parts
 
@@ -55,7 +60,7 @@ def _switch(sequential: bool) -> None:
 
 
 async def export(
-    url: str, fast: bool, sequential: bool, raw: bool, transport: str = "auto"
+    url: str, fast: bool, sequential: bool, raw: bool, transport: str = "auto", direct: bool = True
 ) -> tuple[float, float, dict[str, float]]:
     _switch(sequential)
     async with aioica.Session(
@@ -63,7 +68,9 @@ async def export(
     ) as ica:
         requester = ica._requester
         assert requester is not None
-        requester._send._enabled = fast
+        requester.sender._enabled = fast
+        if not direct:
+            requester.direct = None
         await ica.search_workflow_sessions(PROJECT, page_size=1)
         it: Any = ica.export_workflow_sessions(PROJECT, page_size=100, raw=raw)
         beat = Heartbeat()
@@ -84,14 +91,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--raw", action="store_true")
     parser.add_argument("--trio", action="store_true", help="trio and the pooled httpx transport")
+    parser.add_argument("--base", default="before", choices=sorted(CONFIGS), help="compare with")
+    parser.add_argument("--only", help="configurations to run, comma-separated (default: all)")
     args = parser.parse_args()
-    cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
-    walls: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    names = [n.strip() for n in args.only.split(",")] if args.only else list(CONFIGS)
+    if args.base not in names or not set(names) <= set(CONFIGS):
+        parser.error(f"--only takes names from {sorted(CONFIGS)}, the --base one included")
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    walls: dict[str, list[float]] = {name: [] for name in names}
     backend, transport = ("trio", "httpx") if args.trio else ("asyncio", "auto")
-    lag: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
+    lag: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     with fake_server(sessions=args.sessions, analyses=3, latency_ms=20) as url:
         anyio.run(export, url, True, True, args.raw, transport, backend=backend)  # warm-up
-        order = list(CONFIGS)
+        order = list(names)
         shuffle = random.Random(15).shuffle
         for _ in range(args.rounds):
             shuffle(order)  # no configuration always runs first (or last) in a round
@@ -104,14 +116,14 @@ def main() -> None:
                 cpu[name].append(used)
                 walls[name].append(wall)
                 lag[name].append(beat)
-    base, base_wall = cpu["before"], walls["before"]
+    base, base_wall = cpu[args.base], walls[args.base]
     requests = args.sessions * 3 + -(-args.sessions // 100)
     print(
         f"W1a export, {args.sessions} sessions, {'raw' if args.raw else 'models'}, {backend}, "
         f"median of {args.rounds} rounds"
     )
     print(
-        "| configuration | CPU s (median) | CPU/req ms | CPU vs before | wall vs before "
+        f"| configuration | CPU s (median) | CPU/req ms | CPU vs {args.base} | wall vs {args.base} "
         "| hb p99 / max ms |"
     )
     print("|---|---:|---:|---:|---:|---:|")

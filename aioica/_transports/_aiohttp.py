@@ -7,7 +7,7 @@ Every aiohttp or OS error is raised as the httpx exception for what happened.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,7 +19,7 @@ from ._pooled import EAGER_READ_LIMIT, KEEPALIVE_EXPIRY, PooledTransport, WholeB
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AiohttpTransport", "map_aiohttp_error"]
+__all__ = ["AiohttpTransport", "httpx_response", "map_aiohttp_error", "request_headers"]
 
 
 def map_aiohttp_error(exc: BaseException) -> httpx.TransportError | None:
@@ -145,7 +145,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         return self._session
 
-    def _client_timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closed
+
+    def client_timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
+        """aiohttp's timeout for an httpx request's ``timeout`` extension."""
         # Most requests carry the client's own timeout dict: remembered by identity (the entry
         # keeps the dict alive, so its id is not reused while it is cached).
         last = self._last_timeout
@@ -173,61 +179,91 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if respx_active():
             return await self._respx_route(request)
-        session = self._session or self._open()
         try:
             data: Any = request.content or None
-            headers = _headers(request.headers, streamed=False)
+            headers = request_headers(request.headers, streamed=False)
         except httpx.RequestNotRead:
             body = request.stream
             if not isinstance(body, AsyncIterable):
                 raise TypeError("an async transport needs an async request body") from None
             data = _body(body)
-            headers = _headers(request.headers, streamed=True)
+            headers = request_headers(request.headers, streamed=True)
+        answer = await self.open(
+            request.method,
+            # httpx already percent-encoded the URL; encoded=True keeps it byte for byte.
+            self.url(request.url),
+            headers,
+            data,
+            self.client_timeout(request.extensions.get("timeout", {})),
+            request.extensions.get("sni_hostname"),
+        )
+        return self.to_httpx(answer, await self.body_stream(answer), request)
+
+    def url(self, url: httpx.URL) -> Any:
+        """``url`` as the ``yarl.URL`` aiohttp takes."""
+        if self._url_class is None:
+            from yarl import URL
+
+            self._url_class = URL
+        return yarl_url(url, self._url_class)
+
+    async def open(
+        self,
+        method: str,
+        url: Any,
+        headers: Any,
+        data: Any,
+        timeout: aiohttp.ClientTimeout,
+        server_hostname: str | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send a request and return aiohttp's answer, its head read and its body not yet.
+
+        Every aiohttp or OS error is raised as the httpx exception for what happened.
+        """
+        session = self._session or self._open()
         try:
-            response = await session.request(
-                request.method,
-                # httpx already percent-encoded the URL; encoded=True keeps it byte for byte.
-                yarl_url(request.url, self._url_class),
+            return await session.request(
+                method,
+                url,
                 headers=headers,
                 data=data,
                 allow_redirects=False,
-                timeout=self._client_timeout(request.extensions.get("timeout", {})),
-                server_hostname=request.extensions.get("sni_hostname"),
+                timeout=timeout,
+                server_hostname=server_hostname,
             )
         except Exception as exc:
             mapped = map_aiohttp_error(exc)
             if mapped is None:
                 raise
             raise mapped from exc
-        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if response.reason:
-            extensions["reason_phrase"] = response.reason.encode("ascii", "replace")
-        stream: httpx.AsyncByteStream
-        length = response.content_length
-        if length is not None and length <= EAGER_READ_LIMIT:
-            try:
-                # read() releases the connection to the pool at the end of the body.
-                stream = WholeBody(
-                    await response.read(), response.headers.get("Content-Encoding", "")
-                )
-            except Exception as exc:
-                response.close()
-                mapped = map_aiohttp_error(exc)
-                if mapped is None:
-                    raise
-                raise mapped from exc
-            except BaseException:
-                response.close()
+
+    async def read(self, answer: aiohttp.ClientResponse) -> bytes:
+        """The whole body of ``answer`` (the connection goes back to the pool at its end)."""
+        try:
+            return await answer.read()
+        except Exception as exc:
+            answer.close()
+            mapped = map_aiohttp_error(exc)
+            if mapped is None:
                 raise
-        else:
-            stream = _AiohttpStream(response)
-        return transport_response(
-            response.status,
-            headers_from_raw(list(response.raw_headers)),
-            stream,
-            request,
-            extensions,
-        )
+            raise mapped from exc
+        except BaseException:
+            answer.close()
+            raise
+
+    async def body_stream(self, answer: aiohttp.ClientResponse) -> httpx.AsyncByteStream:
+        """``answer``'s body as an httpx stream: read in full now when it is small enough."""
+        length = answer.content_length
+        if length is not None and length <= EAGER_READ_LIMIT:
+            return WholeBody(await self.read(answer), answer.headers.get("Content-Encoding", ""))
+        return _AiohttpStream(answer)
+
+    @staticmethod
+    def to_httpx(
+        answer: aiohttp.ClientResponse, stream: httpx.AsyncByteStream, request: httpx.Request
+    ) -> httpx.Response:
+        """The ``httpx.Response`` for ``answer`` with body ``stream``, as sent for ``request``."""
+        return httpx_response(answer.status, answer.reason, answer.raw_headers, stream, request)
 
     async def _respx_route(self, request: httpx.Request) -> httpx.Response:
         if self._fallback is None:
@@ -245,7 +281,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await self._fallback.aclose()
 
 
-def _headers(headers: httpx.Headers, *, streamed: bool) -> Any:
+def request_headers(headers: httpx.Headers, *, streamed: bool = False) -> Any:
     """A request's headers as aiohttp takes them: a dict of strings, or pairs when needed."""
     # Headers.multi_items() looks the encoding up again for every name and value. A dict of
     # strings is one object the cyclic collector never tracks, where a list of pairs is one per
@@ -270,3 +306,19 @@ def _headers(headers: httpx.Headers, *, streamed: bool) -> Any:
 async def _body(stream: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
     async for chunk in stream:
         yield chunk
+
+
+def httpx_response(
+    status: int,
+    reason: str | None,
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    stream: httpx.AsyncByteStream,
+    request: httpx.Request,
+) -> httpx.Response:
+    """The ``httpx.Response`` a transport returns for an aiohttp answer's status line and head."""
+    extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+    if reason:
+        extensions["reason_phrase"] = reason.encode("ascii", "replace")
+    return transport_response(
+        status, headers_from_raw(list(raw_headers)), stream, request, extensions
+    )

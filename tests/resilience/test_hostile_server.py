@@ -433,7 +433,7 @@ async def test_deadline_mechanisms(
 
     server.handler = handler
     async with open_session(server, transport, timeout=TIGHT) as ica:
-        watch = ica._requester._deadlines  # type: ignore[union-attr]
+        watch = ica._requester.deadlines  # type: ignore[union-attr]
         assert (watch is not None) == (stack[0] == "asyncio" and mechanism == "native")
         started = time.monotonic()
         with pytest.raises(aioica.APITimeoutError, match="within 1 s, the whole-request deadline"):

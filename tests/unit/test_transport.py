@@ -681,30 +681,34 @@ def test_url_builder_matches_httpx_parsing(
 
 
 def test_aiohttp_request_headers_keep_every_value() -> None:
-    from aioica._transports._aiohttp import _headers
+    from aioica._transports._aiohttp import request_headers
 
     single = httpx.Headers({"Accept": "a/b", "X-API-Key": "k"})
-    assert _headers(single, streamed=False) == {"Accept": "a/b", "X-API-Key": "k"}
+    assert request_headers(single, streamed=False) == {"Accept": "a/b", "X-API-Key": "k"}
     repeated = httpx.Headers(
         [("Accept", "a/b"), ("X-Tag", "1"), ("X-Tag", "2"), ("Transfer-Encoding", "chunked")]
     )
-    assert _headers(repeated, streamed=False) == [
+    assert request_headers(repeated, streamed=False) == [
         ("Accept", "a/b"),
         ("X-Tag", "1"),
         ("X-Tag", "2"),
         ("Transfer-Encoding", "chunked"),
     ]
     # aiohttp frames a streamed body itself.
-    assert _headers(repeated, streamed=True) == [("Accept", "a/b"), ("X-Tag", "1"), ("X-Tag", "2")]
+    assert request_headers(repeated, streamed=True) == [
+        ("Accept", "a/b"),
+        ("X-Tag", "1"),
+        ("X-Tag", "2"),
+    ]
 
 
 @pytest.mark.parametrize("value", [b"caf\xc3\xa9", b"caf\xe9"], ids=["utf-8", "latin-1"])
 def test_aiohttp_request_headers_decode_as_httpx_does(value: bytes) -> None:
-    from aioica._transports._aiohttp import _headers
+    from aioica._transports._aiohttp import request_headers
 
     # ASCII is tried first; anything else is decoded by httpx's own rule (Headers.encoding).
     headers = httpx.Headers([(b"Accept", b"a/b"), (b"X-Note", value)])
     expected = value.decode(headers.encoding)
-    assert _headers(headers, streamed=False) == {"Accept": "a/b", "X-Note": expected}
+    assert request_headers(headers, streamed=False) == {"Accept": "a/b", "X-Note": expected}
     headers = httpx.Headers([(b"X-Note", value), (b"X-Note", b"plain")])
-    assert _headers(headers, streamed=False) == [("X-Note", expected), ("X-Note", "plain")]
+    assert request_headers(headers, streamed=False) == [("X-Note", expected), ("X-Note", "plain")]
