@@ -415,3 +415,26 @@ async def test_a_url_a_proxy_takes_goes_the_usual_way(
         # ...and a URL the environment's proxy would carry does not.
         assert not direct.ready(httpx.URL("http://ica.example.org/ica/rest/api/x"))
         assert direct.ready(httpx.URL(server.url + "/ica/rest/api/x"))
+
+
+@pytest.mark.anyio
+async def test_an_observer_sees_the_same_events(server: HostileServer) -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        if sum(r.target == request.target for r in server.requests) == 1:
+            await respond(writer, 503, b"busy", [("Retry-After", "0")])
+        else:
+            await respond(writer, 200, gz(INPUTS), [JSON, ("Content-Encoding", "gzip")])
+
+    seen: dict[bool, list[tuple[Any, ...]]] = {}
+    for direct in (True, False):
+        events: list[aioica.RequestEvent] = []
+        retry = aioica.RetryPolicy(max_attempts=2, backoff_base=0.0)
+        outcome, _, count = await run(
+            server, handler, inputs_info, direct=direct, retry=retry, on_event=events.append
+        )
+        assert isinstance(outcome, aioica.ApiResponse) and (count > 0) == direct
+        seen[direct] = [
+            (e.kind, e.method, e.path, e.call, e.attempt, e.status, type(e.error)) for e in events
+        ]
+    assert seen[True] == seen[False]
+    assert [e[0] for e in seen[True]] == ["request", "response", "retry", "request", "response"]
