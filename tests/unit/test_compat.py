@@ -21,10 +21,12 @@ from aioica._compat import (
     basic_auth_header,
     build_redirect_request,
     client_internals_available,
+    client_transports,
     default_encoding,
     headers_from_raw,
     ignores_cookies,
     mark_request_read,
+    origin_key,
     respx_active,
     server_transport,
     set_response_content,
@@ -299,3 +301,35 @@ def test_fallbacks_when_httpx_internals_move(monkeypatch: pytest.MonkeyPatch) ->
     assert response.request is request and response.headers == headers
     assert response.read() == b"{}"
     assert _compat.yarl_url(url, URL) == URL(str(url), encoded=True)
+    assert _compat.origin_key(url) == ("https", b"ica.example")
+    assert _compat.origin_key(url) != _compat.origin_key(httpx.URL("https://ica.example:8443/b"))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("https://ica.example/a?x=1", "https://ica.example/b", True),
+        ("https://ica.example/a", "https://ica.example:8443/a", False),
+        ("https://ica.example/a", "http://ica.example/a", False),
+        ("https://ica.example/a", "https://other.example/a", False),
+    ],
+)
+def test_origin_key_is_the_origin(a: str, b: str, same: bool) -> None:
+    key_a, key_b = origin_key(httpx.URL(a)), origin_key(httpx.URL(b))
+    assert (key_a == key_b) == same
+    assert (httpx.URL(a).netloc == httpx.URL(b).netloc and a[:5] == b[:5]) == same
+    assert _compat._URL_PARTS_KNOWN  # the fast key, not the fallback
+
+
+@pytest.mark.anyio
+async def test_client_transports_are_the_clients_own() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    async with httpx.AsyncClient(transport=transport) as client:
+        found = client_transports(client)
+        assert found is not None and found[0] is transport and not found[1]
+        assert transport_for_url(client, httpx.URL("https://h.example/")) is transport
+    proxy = httpx.MockTransport(lambda request: httpx.Response(204))
+    async with httpx.AsyncClient(transport=transport, mounts={"https://": proxy}) as client:
+        found = client_transports(client)
+        assert found is not None and found[0] is transport and len(found[1]) == 1
+        assert transport_for_url(client, httpx.URL("https://h.example/")) is proxy
