@@ -7,7 +7,8 @@ On a busy machine, figures of separate processes move by more than these changes
 here every configuration runs in turn in the same process against the same fake ICA (its own
 process), round after round in a shuffled order, and each is compared with ``before`` by the
 median of its per-round CPU ratios, with the median p99 and maximum lag of a 1 ms heartbeat task
-in the same loop. Configurations (each switch puts back what the code did before the change, by
+in the same loop, the maximum outside the collector's full passes, and the full passes (count
+and longest) in the measured span. Configurations (each switch puts back what the code did before the change, by
 replacing one function):
 
 - ``0.1 send``: requests through ``httpx.AsyncClient.send`` as 0.1.0 did, with the other two
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aioica
 from aioica._export import _ExportJob
 from benchmarks._server import API_KEY, fake_server
-from benchmarks.streaming import Heartbeat
+from benchmarks.streaming import GcProbe, Heartbeat
 
 PROJECT = "demo-project"
 CONFIGS = {
@@ -73,16 +74,18 @@ async def export(
             requester.direct = None
         await ica.search_workflow_sessions(PROJECT, page_size=1)
         it: Any = ica.export_workflow_sessions(PROJECT, page_size=100, raw=raw)
-        beat = Heartbeat()
+        probe = GcProbe()
+        beat = Heartbeat(probe=probe)
         async with anyio.create_task_group() as tg:
             tg.start_soon(beat.run)
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            async with it:
-                async for _ in it:
-                    pass
+            with probe:
+                async with it:
+                    async for _ in it:
+                        pass
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             beat.running = False
-        return cpu, wall, beat.summary()
+        return cpu, wall, {**beat.summary(), **probe.summary()}
 
 
 def main() -> None:
@@ -124,9 +127,9 @@ def main() -> None:
     )
     print(
         f"| configuration | CPU s (median) | CPU/req ms | CPU vs {args.base} | wall vs {args.base} "
-        "| hb p99 / max ms |"
+        "| hb p99 / max / max w/o full GC ms | full GC passes, longest ms |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, values in cpu.items():
         med = statistics.median(values)
         # The median of the per-round ratios: a round's configurations ran minutes apart at
@@ -135,9 +138,12 @@ def main() -> None:
         wall_ratio = statistics.median(v / b for v, b in zip(walls[name], base_wall, strict=True))
         p99 = statistics.median(b["hb_p99_ms"] for b in lag[name])
         top = statistics.median(b["hb_max_ms"] for b in lag[name])
+        nofull = statistics.median(b["hb_max_nofull_ms"] for b in lag[name])
+        full = statistics.median(b["gc_full"] for b in lag[name])
+        longest = statistics.median(b["gc_full_max_ms"] for b in lag[name])
         print(
             f"| {name} | {med:.3f} | {med / requests * 1000:.3f} | {ratio:.2f}x | "
-            f"{wall_ratio:.2f}x | {p99:.1f} / {top:.1f} |"
+            f"{wall_ratio:.2f}x | {p99:.1f} / {top:.1f} / {nofull:.1f} | {full:g}, {longest:.1f} |"
         )
 
 
