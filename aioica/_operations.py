@@ -54,7 +54,7 @@ class ApiResponse(Generic[T]):
     """
 
     data: T
-    # Built from the exchange's answer when asked for (see _direct): same object either way.
+    # A direct-path reply builds its response here (see _direct).
     http_response: httpx.Response = attrs.field(repr=False, converter=as_response)
 
     @property
@@ -587,15 +587,12 @@ class Operations:
         self, project_id: str, workflow_session_id: str, *, retry: RetryPolicy | None = None
     ) -> ApiResponse[WorkflowSessionInputList]:
         """Like :meth:`get_workflow_session_inputs`, with the HTTP response."""
-        model = WorkflowSessionInputList
-        return ApiResponse(
-            *await self._detail(project_id, workflow_session_id, "inputs", model, retry)
-        )
+        model, part = WorkflowSessionInputList, "inputs"
+        return ApiResponse(*await self._detail(project_id, workflow_session_id, part, model, retry))
 
     async def get_workflow_session_configurations_with_http_info(
         self, project_id: str, workflow_session_id: str, *, retry: RetryPolicy | None = None
     ) -> ApiResponse[WorkflowSessionConfigurationList]:
         """Like :meth:`get_workflow_session_configurations`, with the HTTP response."""
-        model = WorkflowSessionConfigurationList
-        part = "configurations"
+        model, part = WorkflowSessionConfigurationList, "configurations"
         return ApiResponse(*await self._detail(project_id, workflow_session_id, part, model, retry))

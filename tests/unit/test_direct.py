@@ -338,19 +338,34 @@ class _Custom(httpx.Auth):
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"auth": aioica.TokenAuth(KEY)},
-        {"auth": _Custom()},
-        {"transport": "httpx"},
-    ],
-    ids=["token-auth", "custom-auth", "httpx-transport"],
+    "kind", ["token-auth", "custom-auth", "httpx-transport", "subclassed-transport", "own-client"]
 )
-async def test_where_there_is_no_direct_path(server: HostileServer, kwargs: dict[str, Any]) -> None:
-    kwargs.setdefault("auth", aioica.ApiKeyAuth(KEY))
-    kwargs.setdefault("transport", "aiohttp")
+async def test_where_there_is_no_direct_path(server: HostileServer, kind: str) -> None:
+    from aioica._transports import AiohttpTransport
+
+    server.handler = answer(200, gz(INPUTS), "gzip")
+    kwargs: dict[str, Any] = {"auth": aioica.ApiKeyAuth(KEY), "transport": "aiohttp"}
+    client: Any = None
+    if kind == "token-auth":
+        kwargs["auth"] = aioica.TokenAuth(KEY)
+    elif kind == "custom-auth":
+        kwargs["auth"] = _Custom()
+    elif kind == "httpx-transport":
+        kwargs["transport"] = "httpx"
+    elif kind == "subclassed-transport":
+        # aioica's own class passed in takes the path (see below); a subclass may send
+        # differently, so it does not.
+        kwargs["transport"] = client = type("Mine", (AiohttpTransport,), {})(max_connections=4)
+    else:
+        client = httpx.AsyncClient(transport=AiohttpTransport(max_connections=4))
+        kwargs = {"auth": aioica.ApiKeyAuth(KEY), "http_client": client}
     async with aioica.Session(base_url=server.url + "/ica/rest", **kwargs) as ica:
         assert ica._requester is not None and ica._requester.direct is None
+        if kind != "token-auth":  # the fake server mints no tokens
+            info = await ica.get_workflow_session_inputs_with_http_info("p", SID)
+            assert info.http_response.json() == INPUTS
+    if client is not None:
+        await client.aclose()  # the caller's: closing it twice is harmless
 
 
 @pytest.mark.anyio
@@ -438,3 +453,20 @@ async def test_an_observer_sees_the_same_events(server: HostileServer) -> None:
         ]
     assert seen[True] == seen[False]
     assert [e[0] for e in seen[True]] == ["request", "response", "retry", "request", "response"]
+
+
+@pytest.mark.anyio
+async def test_a_passed_aiohttp_transport_of_aioicas_class_takes_the_path(
+    server: HostileServer,
+) -> None:
+    from aioica._transports import AiohttpTransport
+
+    server.handler = answer(200, gz(INPUTS), "gzip")
+    transport = AiohttpTransport(max_connections=4)
+    async with aioica.Session(
+        auth=aioica.ApiKeyAuth(KEY), base_url=server.url + "/ica/rest", transport=transport
+    ) as ica:
+        assert await ica.get_workflow_session_inputs("p", SID, raw=True) == INPUTS
+        assert ica._requester is not None and ica._requester.direct is not None
+        assert ica._requester.direct.count == 1
+    await transport.aclose()  # the caller's: closing it twice is harmless
