@@ -5,11 +5,11 @@
 
 On a busy machine, figures of separate processes move by more than these changes are worth;
 here every configuration runs in turn in the same process against the same fake ICA (its own
-process), round after round in a shuffled order, and each is compared with ``before`` by the
-median of its per-round CPU ratios, with the median p99 and maximum lag of a 1 ms heartbeat task
-in the same loop, the maximum outside the collector's full passes, and the full passes (count
-and longest) in the measured span. Configurations (each switch puts back what the code did before the change, by
-replacing one function):
+process), round after round in a shuffled order, and each is compared with ``before`` (or
+``--base``) by the median of its per-round CPU ratios, with the median p99 and maximum lag of a
+1 ms heartbeat task in the same loop, the maximum outside the collector's full passes, and the
+full passes (count and longest) in the measured span. Configurations (each switch puts back
+what the code did before the change, by replacing one function):
 
 - ``0.1 send``: requests through ``httpx.AsyncClient.send`` as 0.1.0 did, with the other two
   switches off too.
