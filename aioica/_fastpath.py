@@ -9,8 +9,10 @@ observable result (same request headers, same ``httpx.Response`` with ``request`
 ``exc.request`` set, httpx's ``"HTTP Request: ..."`` log line).
 
 Anything else goes through ``client.send`` untouched: a caller's ``http_client``, a custom
-``httpx.Auth`` (including subclasses of aioica's classes), a transport the caller passed, a
-proxy mount, event hooks on the client, credentials in the URL.
+``httpx.Auth`` (including subclasses of aioica's classes), a transport of any class but
+aioica's own (an ``ASGITransport`` or mock the caller passed), event hooks on the client,
+credentials in the URL. (The pooled transports aioica mounts for the environment's proxies are
+its own class, and take the fast path.)
 
 :class:`Sender` is a drop-in for ``client.send(request, auth=auth, stream=True,
 follow_redirects=False)``: same inputs, same output. Redirects, retries, body caps and error
