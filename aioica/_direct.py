@@ -28,6 +28,7 @@ import datetime
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -129,7 +130,13 @@ def as_response(answer: Answer) -> httpx.Response:
 class DirectPath:
     """Sends a session's requests straight through its aiohttp transport (see the module)."""
 
-    def __init__(self, requester: Requester, transport: AiohttpTransport, fixed: bool) -> None:
+    def __init__(
+        self,
+        requester: Requester,
+        transport: AiohttpTransport,
+        fixed: bool,
+        auth_header: Callable[[Any], tuple[str, str]],
+    ) -> None:
         sender = requester.sender
         self._requester = requester
         self._client = requester.client
@@ -137,7 +144,8 @@ class DirectPath:
         # No proxy mounts: every URL goes to this transport, nothing to look up per request.
         self._fixed = fixed
         self._auth = requester.auth
-        self._auth_header = sender.header_auth(requester.auth)
+        # The auth's header name and value, as the Sender would set them.
+        self._auth_header = auth_header
         self.encoding = sender.encoding
         self._timeout = transport.client_timeout(requester.timeout)
         # (method, origin, has body, auth header value) -> the headers aiohttp gets, the name of
@@ -152,7 +160,8 @@ class DirectPath:
         sender = requester.sender
         if not sender.enabled or sender.keeps_cookies:
             return None
-        if requester.default_deadline is None or sender.header_auth(requester.auth) is None:
+        auth_header = sender.header_auth(requester.auth)
+        if requester.default_deadline is None or auth_header is None:
             return None
         found = client_transports(requester.client)
         if found is None:
@@ -161,7 +170,7 @@ class DirectPath:
         # aioica's own class only: a subclass may send differently.
         if not isinstance(transport, AiohttpTransport) or type(transport) is not AiohttpTransport:
             return None
-        return cls(requester, transport, fixed=not mounts)
+        return cls(requester, transport, not mounts, auth_header)
 
     def ready(self, url: httpx.URL) -> bool:
         """Whether this request may take the direct path (checked for each request)."""
@@ -180,17 +189,13 @@ class DirectPath:
     def request(self, method: str, url: httpx.URL, body: bytes | None) -> httpx.Request:
         """The ``httpx.Request`` the usual path sends for these arguments."""
         request = self._requester.build_request(method, url, body)
-        header = self._auth_header
-        assert header is not None
-        name, value = header(self._auth)
+        name, value = self._auth_header(self._auth)
         request.headers[name] = value
         return request
 
     def headers_for(self, method: str, url: httpx.URL, body: bytes | None) -> dict[str, str] | None:
         """The headers aiohttp gets for this request, or None when it must take the usual path."""
-        header = self._auth_header
-        assert header is not None
-        value = header(self._auth)[1]
+        value = self._auth_header(self._auth)[1]
         key = (method, origin_key(url), body is not None, value)
         entry = self._headers.get(key)
         if entry is None:

@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -103,32 +104,38 @@ def _instructions(who: str, times: int, sessions: int, script: str = __file__) -
     return int(found.group(1))
 
 
-def main() -> None:
+def run_rows(doc: str, rows: str, child: Callable[[str, int, int], None], script: str) -> None:
+    """The command line of a callgrind comparison: ``--rows`` (default ``rows``), each counted
+    as two exports' instructions (three less one) of ``script --child ROW``, which ``child``
+    runs; a table, with a ratio to the ``floor`` row when there is one."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sessions", type=int, default=300)
-    parser.add_argument("--rows", default="floor,models,raw")
+    parser.add_argument("--rows", default=rows)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--times", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.times, args.sessions)
+        child(args.child, args.times, args.sessions)
         return
     if shutil.which("valgrind") is None:
         sys.exit("needs valgrind (apt install valgrind)")
-    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    per_export = {
-        who: (_instructions(who, 3, args.sessions) - _instructions(who, 1, args.sessions)) / 2
-        for who in rows
-    }
-    floor = per_export.get("floor")
     print(f"W1a export of {args.sessions} sessions, 20 ms latency, 32 in flight")
     print("| client | instructions per export | vs floor |")
     print("|---|---:|---:|")
-    for who, count in per_export.items():
+    floor = None
+    for who in (r.strip() for r in args.rows.split(",") if r.strip()):
+        three, one = (_instructions(who, n, args.sessions, script) for n in (3, 1))
+        count = (three - one) / 2
+        if who == "floor":
+            floor = count
         ratio = f"{count / floor:.2f}x" if floor else "-"
-        print(f"| {who} | {count / 1e6:,.0f} M | {ratio} |")
+        print(f"| {who} | {count / 1e6:,.0f} M | {ratio} |", flush=True)
+
+
+def main() -> None:
+    run_rows(__doc__ or "", "floor,models,raw", _child, __file__)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ a plain success either, so the ``models`` row is within a few per cent of ``lean
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -56,7 +55,7 @@ async def _lean_call(
             get=headers,
             post={**headers, **dict(requester._post_headers)},
             transport=transport,
-            timeout=transport.client_timeout(requester._timeout["timeout"]),
+            timeout=transport.client_timeout(requester.timeout),
             base=self.base_url.rstrip("/"),
         )
     transport = prepared["transport"]
@@ -69,10 +68,10 @@ async def _lean_call(
         else {**prepared["post"], "Content-Length": str(len(content))}
     )
     async with requester.limiter:
-        watch = requester._deadlines
+        watch = requester.deadlines
         expiry = watch.expiry()
         async with expiry:
-            watch.add(expiry, requester._default_deadline)
+            watch.add(expiry, requester.default_deadline)
             try:
                 requester.requests_sent += 1
                 response = await client.request(
@@ -122,26 +121,9 @@ def _child(who: str, times: int, sessions: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sessions", type=int, default=300)
-    parser.add_argument("--rows", default="models,lean-models,raw,lean-raw")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--times", type=int, default=1, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        _child(args.child, args.times, args.sessions)
-        return
-    from benchmarks.instructions import _instructions
+    from benchmarks.instructions import run_rows
 
-    print(f"W1a export of {args.sessions} sessions, 20 ms latency, 32 in flight")
-    print("| row | instructions per export |")
-    print("|---|---:|")
-    for who in (r.strip() for r in args.rows.split(",") if r.strip()):
-        three, one = (_instructions(who, n, args.sessions, __file__) for n in (3, 1))
-        count = (three - one) / 2
-        print(f"| {who} | {count / 1e6:,.0f} M |", flush=True)
+    run_rows(__doc__ or "", "models,lean-models,raw,lean-raw", _child, __file__)
 
 
 if __name__ == "__main__":
